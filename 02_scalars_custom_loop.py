@@ -70,40 +70,45 @@ def train_with_epoch_scalars(dataset, args, run_dir):
         test_writer.close()
 
 
-def learning_rate_sweep(dataset, args, run_dir):
-    """Part 2: the same model trained once per learning rate, the batch loss logged at a global step."""
+def train_at_learning_rate(dataset, args, rate_dir, learning_rate):
+    """Trains a fresh model at one learning rate, logging the loss of every batch; returns test accuracy."""
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
     steps_per_epoch = -(-dataset.num_train // args.batch_size)
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    train_loss, train_accuracy = starter.epoch_metrics()
+    test_loss, test_accuracy = starter.epoch_metrics()
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
+    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+
+    train_writer = tf.summary.create_file_writer(str(rate_dir / "train"))
+    test_writer = tf.summary.create_file_writer(str(rate_dir / "test"))
+
+    def log_batch_loss(loss):
+        # The optimizer counts the batches it has applied: a global step that runs across epochs.
+        with train_writer.as_default():
+            tf.summary.scalar("batch_loss", loss, step=optimizer.iterations)
+
+    try:
+        for _ in range(args.epochs):
+            train_one_epoch(train_step, train_batches, steps_per_epoch, on_batch=log_batch_loss)
+        evaluate(test_step, test_batches)
+        with test_writer.as_default():
+            tf.summary.scalar("accuracy", test_accuracy.result(), step=args.epochs)
+    finally:
+        train_writer.close()
+        test_writer.close()
+    return float(test_accuracy.result())
+
+
+def learning_rate_sweep(dataset, args, run_dir):
+    """Part 2: the same model trained once per learning rate, the batch loss logged at a global step."""
     for learning_rate in args.learning_rates:
         print(f"Learning rate {learning_rate:g}")
-        model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-        train_loss, train_accuracy = starter.epoch_metrics()
-        test_loss, test_accuracy = starter.epoch_metrics()
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-        train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-        test_step = starter.make_test_step(model, test_loss, test_accuracy)
-
         # Each rate is its own run, so the runs overlay in one chart and can be toggled one by one.
-        rate_dir = run_dir / f"lr_{learning_rate:g}"
-        train_writer = tf.summary.create_file_writer(str(rate_dir / "train"))
-        test_writer = tf.summary.create_file_writer(str(rate_dir / "test"))
-
-        def log_batch_loss(loss):
-            # The optimizer counts the batches it has applied: a global step across epochs.
-            with train_writer.as_default():
-                tf.summary.scalar("batch_loss", loss, step=optimizer.iterations)
-
-        try:
-            for epoch in range(args.epochs):
-                train_one_epoch(train_step, train_batches, steps_per_epoch, on_batch=log_batch_loss)
-            evaluate(test_step, test_batches)
-            with test_writer.as_default():
-                tf.summary.scalar("accuracy", test_accuracy.result(), step=args.epochs)
-            print(f"  test accuracy {test_accuracy.result():.4f}")
-        finally:
-            train_writer.close()
-            test_writer.close()
+        accuracy = train_at_learning_rate(dataset, args, run_dir / f"lr_{learning_rate:g}", learning_rate)
+        print(f"  test accuracy {accuracy:.4f}")
 
 
 def main():

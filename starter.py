@@ -20,16 +20,15 @@ import argparse
 import dataclasses
 import datetime
 import logging
-import os
 import socket
 import sys
 import threading
 import urllib.parse
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 DATASETS = ("auto", "cifar10", "mnist", "fashion_mnist", "digits")
 
@@ -461,7 +460,7 @@ def make_train_step(model, optimizer, loss_metric, accuracy_metric):
             logits = model(images, training=True)
             loss = loss_fn(labels, logits)
         gradients = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
         loss_metric.update_state(loss, sample_weight=tf.shape(labels)[0])
         accuracy_metric.update_state(labels, logits)
         return loss
