@@ -1,0 +1,49 @@
+"""02_scalars_custom_loop.py: epoch scalars for train and test, and one run per learning rate."""
+
+import math
+
+import numpy as np
+import pytest
+import tb_read
+
+import starter
+
+EPOCHS = 2
+SCRIPT = "02_scalars_custom_loop.py"
+
+
+@pytest.fixture(scope="module")
+def scalars_run(run_script):
+    return run_script(SCRIPT, "--epochs", str(EPOCHS))
+
+
+def test_train_and_test_runs_have_epoch_mean_loss_and_accuracy(scalars_run):
+    for split in ("train", "test"):
+        run = tb_read.load(scalars_run.run_dir / split)
+        assert tb_read.plugin_tags(run, "scalars") == {"loss", "accuracy"}
+        for tag in ("loss", "accuracy"):
+            tb_read.assert_epoch_series(tb_read.scalar_series(run, tag), EPOCHS)
+        accuracy = [value for _, value in tb_read.scalar_series(run, "accuracy")]
+        assert all(0.0 <= value <= 1.0 for value in accuracy)
+
+
+def test_one_run_per_learning_rate_with_the_loss_of_every_batch(scalars_run):
+    rate_dirs = sorted(path.name for path in scalars_run.run_dir.glob("lr_*"))
+    assert rate_dirs == sorted(f"lr_{rate:g}" for rate in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5))
+    batches_per_epoch = math.ceil(starter.QUICK_TRAIN_EXAMPLES / 64)
+    for name in rate_dirs:
+        train = tb_read.load(scalars_run.run_dir / name / "train")
+        series = tb_read.scalar_series(train, "batch_loss")
+        steps = [step for step, _ in series]
+        # A global step: it keeps counting across epochs, so the runs overlay on one x axis.
+        assert steps == list(range(1, EPOCHS * batches_per_epoch + 1))
+        assert np.all(np.isfinite([value for _, value in series]))
+        test = tb_read.load(scalars_run.run_dir / name / "test")
+        ((_, accuracy),) = tb_read.scalar_series(test, "accuracy")
+        assert 0.0 <= accuracy <= 1.0
+
+
+def test_learning_rates_flag_chooses_the_runs(run_script):
+    run = run_script(SCRIPT, "--learning-rates", "0.003")
+    assert sorted(path.name for path in run.run_dir.glob("lr_*")) == ["lr_0.003"]
+    assert "tensorboard --logdir" in run.stdout

@@ -1,0 +1,208 @@
+"""The shared pipeline, model, flags and dataset resolution in starter.py."""
+
+import argparse
+import socket
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import starter
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return starter.load_dataset("digits")
+
+
+def test_digits_has_a_disjoint_held_out_test_split_and_its_class_names(digits):
+    train_images, _, test_images, _ = starter.load_digits()
+    train_keys = {image.tobytes() for image in train_images}
+    test_keys = {image.tobytes() for image in test_images}
+    assert len(test_keys) == len(test_images) > 0
+    assert not train_keys & test_keys, "a test image also appears in the training split"
+    assert digits.num_train + digits.num_test == 1797
+    assert digits.class_names == tuple("0123456789")
+    assert digits.image_shape == (8, 8, 1)
+    assert not digits.flip, "left-right flips turn digits into other shapes"
+
+
+def test_train_pipeline_gives_augmented_batches_in_the_unit_range(digits):
+    images, labels = next(iter(starter.train_pipeline(digits, batch_size=32)))
+    assert images.shape == (32, 8, 8, 1) and images.dtype == tf.float32
+    assert labels.shape == (32,)
+    assert float(tf.reduce_min(images)) >= 0.0 and float(tf.reduce_max(images)) <= 1.0
+
+
+def test_test_pipeline_is_the_whole_test_split_in_order_and_unaugmented(digits):
+    _, _, test_images, test_labels = starter.load_digits()
+    batches = list(starter.test_pipeline(digits, batch_size=100))
+    images = np.concatenate([batch[0].numpy() for batch in batches])
+    labels = np.concatenate([batch[1].numpy() for batch in batches])
+    np.testing.assert_array_equal(labels, test_labels)
+    np.testing.assert_allclose(images, test_images / 255.0, atol=1e-6)
+
+
+def test_quick_keeps_a_small_subset():
+    dataset = starter.load_dataset("digits", quick=True)
+    assert dataset.num_train == starter.QUICK_TRAIN_EXAMPLES
+    assert sum(1 for _ in dataset.train) == starter.QUICK_TRAIN_EXAMPLES
+
+
+def test_naive_pipeline_gives_the_same_shapes_as_the_optimized_one(digits):
+    naive_images, _ = next(iter(starter.naive_train_pipeline(digits, batch_size=16)))
+    fast_images, _ = next(iter(starter.train_pipeline(digits, batch_size=16)))
+    assert naive_images.shape == fast_images.shape
+
+
+def test_colour_augmentation_keeps_three_channels_and_makes_about_a_tenth_grayscale():
+    augment = starter.make_augment(channels=3, flip=True)
+    colourful = tf.tile(tf.constant([[[[0.9, 0.5, 0.1]]]]), [2000, 4, 4, 1])
+    images, _ = augment(colourful, tf.zeros(2000))
+    assert images.shape == (2000, 4, 4, 3)
+    is_gray = np.all(
+        np.isclose(images[..., 0], images[..., 1]) & np.isclose(images[..., 1], images[..., 2]), axis=(1, 2)
+    )
+    assert 0.05 < is_gray.mean() < 0.15, is_gray.mean()
+    single, _ = augment(colourful[0], tf.zeros(()))
+    assert single.shape == (4, 4, 3)
+
+
+def test_flips_happen_only_where_the_dataset_allows_them():
+    left_bright = tf.constant(np.tile([1.0, 0.0, 0.0, 0.0], (1000, 4, 1)).reshape(1000, 4, 4, 1) * 0.5, tf.float32)
+    unflipped, _ = starter.make_augment(channels=1, flip=False)(left_bright, None)
+    flipped, _ = starter.make_augment(channels=1, flip=True)(left_bright, None)
+    assert np.all(np.argmax(unflipped[:, 0, :, 0], axis=1) == 0)
+    share_flipped = np.mean(np.argmax(flipped[:, 0, :, 0], axis=1) == 3)
+    assert 0.4 < share_flipped < 0.6
+
+
+def test_cifar10_path_through_tfds_mock_data():
+    with tfds.testing.mock_data(num_examples=40):
+        dataset = starter.load_dataset("cifar10")
+        assert dataset.image_shape == (32, 32, 3)
+        assert dataset.class_names[:2] == ("airplane", "automobile") and len(dataset.class_names) == 10
+        assert dataset.flip
+        images, labels = next(iter(starter.train_pipeline(dataset, batch_size=8)))
+    assert images.shape == (8, 32, 32, 3)
+    assert float(tf.reduce_min(images)) >= 0.0 and float(tf.reduce_max(images)) <= 1.0
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    assert model(images).shape == (8, 10)
+
+
+def _closed_local_port():
+    """A localhost port nothing listens on: connections are refused at once, like an offline network."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Simulates a machine without CIFAR-10 in its cache and without a network."""
+    monkeypatch.setattr(starter, "is_cached", lambda name: False)
+    url = f"http://127.0.0.1:{_closed_local_port()}/data.tar.gz"
+    monkeypatch.setattr(starter, "DOWNLOAD_URLS", {name: url for name in starter.DOWNLOAD_URLS})
+
+
+def test_auto_falls_back_to_digits_within_seconds_with_one_warning(offline, capsys):
+    started = time.monotonic()
+    assert starter.resolve_dataset("auto") == "digits"
+    assert time.monotonic() - started < 5
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert len(warning) == 1
+    assert warning[0].startswith("warning:") and "--dataset cifar10" in warning[0]
+
+
+def test_a_named_dataset_that_cannot_be_had_fails_fast_with_one_line(offline, capsys):
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as stopped:
+        starter.resolve_dataset("cifar10")
+    assert stopped.value.code == 1
+    assert time.monotonic() - started < 5
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: cifar10 is not cached")
+
+
+def test_auto_uses_cifar10_when_it_is_cached(monkeypatch):
+    monkeypatch.setattr(starter, "is_cached", lambda name: name == "cifar10")
+    assert starter.resolve_dataset("auto") == "cifar10"
+
+
+def test_can_connect_gives_up_quickly_on_a_name_that_does_not_resolve():
+    started = time.monotonic()
+    assert not starter.can_connect("https://no-such-host.invalid/data", timeout=1.0)
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "two", "1.5"])
+def test_positive_int_rejects_what_is_not_a_positive_whole_number(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        starter.positive_int(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-1e-3", "nan", "inf", "fast"])
+def test_positive_float_rejects_what_is_not_a_positive_number(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        starter.positive_float(text)
+
+
+def test_quick_means_one_epoch_unless_epochs_is_given():
+    parser = starter.make_parser("test", epochs=5)
+    assert starter.parse_args(parser, []).epochs == 5
+    assert starter.parse_args(parser, ["--quick"]).epochs == 1
+    assert starter.parse_args(parser, ["--quick", "--epochs", "3"]).epochs == 3
+
+
+def test_new_run_dir_never_reuses_a_directory(tmp_path):
+    first = starter.new_run_dir(tmp_path, "01_callbacks.py")
+    (first / "keep.txt").write_text("earlier run")
+    second = starter.new_run_dir(tmp_path, "01_callbacks.py")
+    assert first != second
+    assert first.parent == second.parent == tmp_path / "01_callbacks"
+    assert (first / "keep.txt").read_text() == "earlier run"
+    assert list(second.iterdir()) == []
+
+
+def test_new_run_dir_on_an_unwritable_logdir_is_a_one_line_error(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(SystemExit) as stopped:
+        starter.new_run_dir(blocker / "logs", "01_callbacks.py")
+    assert stopped.value.code == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: cannot write logs under --logdir")
+
+
+def test_train_and_test_steps_learn_digits_and_report_epoch_means(digits):
+    tf.keras.utils.set_random_seed(0)
+    model = starter.build_cnn(digits.image_shape, 10)
+    train_loss, train_accuracy = starter.epoch_metrics()
+    test_loss, test_accuracy = starter.epoch_metrics()
+    optimizer = tf.keras.optimizers.Adam(learning_rate=1e-3)
+    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
+    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+    for _ in range(3):
+        for images, labels in starter.train_pipeline(digits, 64):
+            train_step(images, labels)
+    predictions, true_labels, batch_losses = [], [], []
+    loss_fn = starter.make_loss()
+    for images, labels in starter.test_pipeline(digits, 64):
+        predictions.append(test_step(images, labels).numpy())
+        true_labels.append(labels.numpy())
+        batch_losses.append((float(loss_fn(labels, model(images))), len(labels)))
+    accuracy = np.mean(np.concatenate(predictions) == np.concatenate(true_labels))
+    assert accuracy == pytest.approx(float(test_accuracy.result()), abs=1e-6)
+    assert accuracy > 0.6, "three epochs on digits should be far above chance (0.1)"
+    # The loss metric is the mean over examples, not the mean of batch means.
+    example_mean = sum(loss * count for loss, count in batch_losses) / sum(count for _, count in batch_losses)
+    assert float(test_loss.result()) == pytest.approx(example_mean, rel=1e-4)
+
+
+def test_build_cnn_names_its_embedding_layer_and_takes_size_and_dropout():
+    model = starter.build_cnn((8, 8, 1), 10, units=32, dropout=0.3)
+    assert model.get_layer("features").units == 32
+    assert model.get_layer("features").output.shape == (None, 32)
+    assert [layer.rate for layer in model.layers if hasattr(layer, "rate")] == [0.3]
