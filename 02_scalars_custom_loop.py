@@ -19,26 +19,11 @@ import starter
 DEFAULT_LEARNING_RATES = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
 
 
-def train_one_epoch(train_step, train_batches, steps_per_epoch, on_batch=None):
-    """Runs one epoch with a progress bar; `on_batch(loss)` is called after every batch."""
-    progress = keras.utils.Progbar(steps_per_epoch)
-    for images, labels in train_batches:
-        loss = train_step(images, labels)
-        if on_batch is not None:
-            on_batch(loss)
-        progress.add(1, values=[("loss", float(loss))])
-
-
-def evaluate(test_step, test_batches):
-    for images, labels in test_batches:
-        test_step(images, labels)
-
-
 def train_with_epoch_scalars(dataset, args, run_dir):
     """Part 1: the epoch-mean train and test loss and accuracy, one writer per split."""
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
-    steps_per_epoch = -(-dataset.num_train // args.batch_size)
+    steps = starter.steps_per_epoch(dataset, args.batch_size)
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     train_loss, train_accuracy = starter.epoch_metrics()
     test_loss, test_accuracy = starter.epoch_metrics()
@@ -54,8 +39,8 @@ def train_with_epoch_scalars(dataset, args, run_dir):
             print(f"Epoch {epoch + 1}/{args.epochs}")
             for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
                 metric.reset_state()
-            train_one_epoch(train_step, train_batches, steps_per_epoch)
-            evaluate(test_step, test_batches)
+            starter.train_epoch(train_step, train_batches, steps)
+            starter.evaluate(test_step, test_batches)
             # The metrics hold means over the whole epoch, not the last batch's value.
             with train_writer.as_default():
                 tf.summary.scalar("loss", train_loss.result(), step=epoch)
@@ -74,7 +59,7 @@ def train_at_learning_rate(dataset, args, rate_dir, learning_rate):
     """Trains a fresh model at one learning rate, logging the loss of every batch; returns test accuracy."""
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
-    steps_per_epoch = -(-dataset.num_train // args.batch_size)
+    steps = starter.steps_per_epoch(dataset, args.batch_size)
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     train_loss, train_accuracy = starter.epoch_metrics()
     test_loss, test_accuracy = starter.epoch_metrics()
@@ -92,8 +77,8 @@ def train_at_learning_rate(dataset, args, rate_dir, learning_rate):
 
     try:
         for _ in range(args.epochs):
-            train_one_epoch(train_step, train_batches, steps_per_epoch, on_batch=log_batch_loss)
-        evaluate(test_step, test_batches)
+            starter.train_epoch(train_step, train_batches, steps, on_batch=log_batch_loss)
+        starter.evaluate(test_step, test_batches)
         with test_writer.as_default():
             tf.summary.scalar("accuracy", test_accuracy.result(), step=args.epochs)
     finally:

@@ -490,6 +490,30 @@ def make_test_step(model, loss_metric, accuracy_metric):
     return test_step
 
 
+def steps_per_epoch(dataset, batch_size):
+    """How many batches one epoch of the training split has (the last one may be smaller)."""
+    return -(-dataset.num_train // batch_size)
+
+
+def train_epoch(train_step, train_batches, steps, on_batch=None):
+    """Runs one epoch of a custom loop with a progress bar; `on_batch(loss)` is called after each batch."""
+    progress = keras.utils.Progbar(steps)
+    for images, labels in train_batches:
+        loss = train_step(images, labels)
+        if on_batch is not None:
+            on_batch(loss)
+        progress.add(1, values=[("loss", float(loss))])
+
+
+def evaluate(test_step, test_batches):
+    """Runs the test step over every batch; returns (true labels, predicted labels) as numpy arrays."""
+    true_labels, predicted_labels = [], []
+    for images, labels in test_batches:
+        predicted_labels.append(test_step(images, labels).numpy())
+        true_labels.append(labels.numpy())
+    return np.concatenate(true_labels), np.concatenate(predicted_labels)
+
+
 def epoch_metrics():
     """A fresh (loss, accuracy) pair of Keras metrics; call `reset_state()` between epochs."""
     return keras.metrics.Mean(name="loss"), keras.metrics.SparseCategoricalAccuracy(name="accuracy")

@@ -45,3 +45,26 @@ def assert_epoch_series(series, epochs):
     values = np.array([value for _, value in series])
     assert steps == list(range(epochs)), steps
     assert np.all(np.isfinite(values)), values
+
+
+def decoded_images(accumulator, tag):
+    """[(step, [PNG decoded as (H, W, C) uint8 arrays])] of a tf.summary.image tag."""
+    import tensorflow as tf
+
+    series = []
+    for step, value in tensor_values(accumulator, tag):
+        # A TF2 image summary is a string tensor: width, height, then one encoded PNG per image.
+        series.append((step, [tf.io.decode_png(png).numpy() for png in value[2:]]))
+    return series
+
+
+def traced_graph_ops(accumulator, tag):
+    """The op types of each graph in a tf.summary.trace_export tag, as the Graphs tab reads them."""
+    from tensorboard.compat.proto import config_pb2
+
+    ((_, value),) = tensor_values(accumulator, tag)
+    run_metadata = config_pb2.RunMetadata.FromString(value.item() if value.ndim == 0 else value[0])
+    return [
+        {node.op for node in function_graph.pre_optimization_graph.node}
+        for function_graph in run_metadata.function_graphs
+    ]

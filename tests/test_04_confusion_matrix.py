@@ -1,0 +1,44 @@
+"""04_confusion_matrix.py: one confusion-matrix image per epoch next to loss and accuracy scalars."""
+
+import re
+
+import numpy as np
+import pytest
+import tb_read
+
+EPOCHS = 2
+
+
+@pytest.fixture(scope="module")
+def confusion_run(run_script):
+    return run_script("04_confusion_matrix.py", "--epochs", str(EPOCHS))
+
+
+def test_one_decodable_confusion_matrix_per_epoch(confusion_run):
+    test = tb_read.load(confusion_run.run_dir / "test")
+    assert "confusion_matrix" in tb_read.plugin_tags(test, "images")
+    matrices = tb_read.decoded_images(test, "confusion_matrix")
+    assert [step for step, _ in matrices] == list(range(EPOCHS))
+    for _, (png,) in matrices:
+        assert png.ndim == 3 and png.shape[0] >= 400 and png.shape[1] >= 400
+        assert png.std() > 0
+
+
+def test_loss_and_accuracy_per_epoch_for_train_and_test(confusion_run):
+    for split in ("train", "test"):
+        run = tb_read.load(confusion_run.run_dir / split)
+        assert {"loss", "accuracy"} <= tb_read.plugin_tags(run, "scalars")
+        for tag in ("loss", "accuracy"):
+            tb_read.assert_epoch_series(tb_read.scalar_series(run, tag), EPOCHS)
+
+
+def test_per_class_accuracies_weighted_by_class_size_equal_the_logged_test_accuracy(confusion_run):
+    rows = re.findall(r"^\s+(\S+): ([0-9.]+) of (\d+) test images$", confusion_run.stdout, re.MULTILINE)
+    assert [name for name, _, _ in rows] == [str(digit) for digit in range(10)]
+    accuracy = np.array([float(value) for _, value, _ in rows])
+    counts = np.array([int(count) for _, _, count in rows])
+    assert np.all((accuracy >= 0) & (accuracy <= 1))
+    test = tb_read.load(confusion_run.run_dir / "test")
+    final_accuracy = tb_read.scalar_series(test, "accuracy")[-1][1]
+    # The diagonal of a counts matrix is exactly the correct predictions, so this holds to rounding.
+    assert np.sum(accuracy * counts) / counts.sum() == pytest.approx(final_accuracy, abs=1e-3)

@@ -1,0 +1,27 @@
+"""05_graph.py: the op graph of each traced tf.function, as the Graphs tab reads it."""
+
+import pytest
+import tb_read
+
+
+@pytest.fixture(scope="module")
+def graph_run(run_script):
+    return run_script("05_graph.py")
+
+
+def _all_ops(graphs):
+    return set().union(*graphs)
+
+
+def test_function_run_holds_the_matmul_relu_graph(graph_run):
+    run = tb_read.load(graph_run.run_dir / "function")
+    assert "relu_matmul" in tb_read.plugin_tags(run, "graph_run_metadata_graph")
+    assert {"MatMul", "Relu"} <= _all_ops(tb_read.traced_graph_ops(run, "relu_matmul"))
+
+
+def test_model_run_holds_the_cnn_forward_pass_and_nothing_else(graph_run):
+    run = tb_read.load(graph_run.run_dir / "model")
+    graphs = tb_read.traced_graph_ops(run, "cnn_forward_pass")
+    assert {"Conv2D", "MaxPool", "MatMul", "BiasAdd"} <= _all_ops(graphs)
+    # Graphs that ran after the first export (its summary write) must not leak into this trace.
+    assert len(graphs) == 1 and "WriteSummary" not in graphs[0]
