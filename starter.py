@@ -194,6 +194,19 @@ def new_run_dir(logdir, script_path):
     fail(f"could not find a new run directory name under {experiment_dir}")
 
 
+def shared_run_dir(logdir, script_path, name):
+    """Returns `<logdir>/<script stem>/<name>`, created if needed, for processes that share one run.
+
+    Whoever writes into it must still never overwrite what is there (see 06_hparams.py).
+    """
+    run_dir = Path(logdir) / Path(script_path).stem / name
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"cannot write logs under --logdir {logdir!r}: {error.strerror or error}")
+    return run_dir
+
+
 def print_view_command(run_dir, tab, extra_flags=""):
     """Prints the command that shows this script's logs, and the tab to open."""
     experiment_dir = Path(run_dir).parent

@@ -1,0 +1,63 @@
+"""
+Title: The embedding projector: what the model has learned, in 3D
+Description: Embed held-out images with the CNN's penultimate layer and explore them in the Projector.
+
+TensorBoard tab: Projector (choose it from the menu at the top right if it is not shown). Two tensors
+to pick from: `features` (the learned 64-dimensional embedding: images of a class form clusters) and
+`pixels` (the raw pixels, for comparison: far less separated). Colour by the class names from
+metadata.tsv, and switch on the sprite thumbnails to see the images themselves. Try PCA, then T-SNE.
+Run it:   python 07_projector.py             (or --quick; --points 1000 to embed more images)
+View it:  tensorboard --logdir logs/07_projector
+Time on a 2-core CPU: about 10 s with --quick; about 2 minutes with CIFAR-10.
+"""
+
+import keras
+import numpy as np
+
+import starter
+import utils
+
+
+def held_out_sample(dataset, count):
+    """The first `count` test images, as uint8 (for the sprite) and with their labels."""
+    images, labels = [], []
+    for image, label in dataset.test.take(count):
+        images.append(image.numpy())
+        labels.append(int(label))
+    return np.stack(images), np.array(labels)
+
+
+def main():
+    parser = starter.make_parser("Write learned embeddings for the Projector tab.", epochs=3)
+    parser.add_argument(
+        "--points", type=starter.positive_int, default=500, help="held-out images to embed (default: 500)"
+    )
+    args = starter.parse_args(parser)
+    starter.configure_gpu()
+    dataset = starter.load_from_args(args)
+    run_dir = starter.new_run_dir(args.logdir, __file__)
+
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss=starter.make_loss(),
+        metrics=["accuracy"],
+    )
+    model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2)
+
+    # The embedding is the output of the penultimate layer ("features"), not the raw pixels the video used.
+    feature_extractor = keras.Model(model.inputs, model.get_layer("features").output)
+    images, labels = held_out_sample(dataset, args.points)
+    pixels = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    features = feature_extractor.predict(pixels.reshape(images.shape), verbose=0)
+
+    # Keras 3's embeddings_freq writes an .h5 file the Projector can't read; a tf.train.Checkpoint works.
+    tensor_names = utils.write_projector(
+        run_dir, {"features": features, "pixels": pixels}, labels, dataset.class_names, images
+    )
+    print(f"Embedded {len(labels)} held-out images: {', '.join(tensor_names)}.")
+    starter.print_view_command(run_dir, "Projector")
+
+
+if __name__ == "__main__":
+    starter.run(main)
