@@ -6,7 +6,7 @@ TensorBoard tab: Images. `augmented_grid`: a matplotlib grid of augmented traini
 their class names, every `--grid-every` batches (slide the step to see new batches); `raw_batch`: the
 first batch written directly with `tf.summary.image(..., max_outputs=...)`, one picture per image.
 Run it:   python 03_images.py              (or --quick for a smoke test)
-View it:  tensorboard --logdir logs/03_images --samples_per_plugin images=0
+View it:  tensorboard --logdir logs/03_images --samples_per_plugin images=1000
 Time on a 2-core CPU: about 10 s with --quick; under a minute for one epoch of CIFAR-10.
 """
 
@@ -51,8 +51,9 @@ def main():
     finally:
         writer.close()
     print(f"Logged {grids} grid(s) of {args.grid_size} augmented images and one raw batch.")
-    # TensorBoard keeps only 10 images per tag unless told otherwise; images=0 means keep them all.
-    starter.print_view_command(run_dir, "Images", extra_flags="--samples_per_plugin images=0")
+    # TensorBoard keeps only 10 images per tag unless told otherwise. Give a number: in TensorBoard 2.21
+    # "images=0" shows no images at all rather than all of them.
+    starter.print_view_command(run_dir, "Images", extra_flags="--samples_per_plugin images=1000")
 
 
 if __name__ == "__main__":

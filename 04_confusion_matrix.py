@@ -6,7 +6,7 @@ TensorBoard tabs: Images (`confusion_matrix` in the `test` run: slide the step t
 epoch by epoch; true labels on the y axis, each row sums to 1) and Scalars (`loss` and `accuracy` of the
 `train` and `test` runs).
 Run it:   python 04_confusion_matrix.py    (or --quick for a smoke test)
-View it:  tensorboard --logdir logs/04_confusion_matrix --samples_per_plugin images=0
+View it:  tensorboard --logdir logs/04_confusion_matrix --samples_per_plugin images=1000
 Time on a 2-core CPU: about 10 s with --quick; a few minutes for 5 epochs of CIFAR-10.
 """
 
@@ -71,7 +71,8 @@ def main():
     print("Per-class accuracy on the test split after the last epoch:")
     for name, class_accuracy, total in zip(dataset.class_names, accuracy, totals, strict=True):
         print(f"  {name:>12}: {class_accuracy:.4f} of {total} test images")
-    starter.print_view_command(run_dir, "Images", extra_flags="--samples_per_plugin images=0")
+    # TensorBoard keeps 10 images per tag by default: more than 10 epochs need this flag to show every one.
+    starter.print_view_command(run_dir, "Images", extra_flags="--samples_per_plugin images=1000")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The arguments (beyond --quick --dataset digits --logdir) each script runs with in this test session.
+# Every test of a script, and the end-to-end TensorBoard test, asks for the same run, so it runs once.
+SCRIPT_ARGS = {
+    "01_callbacks.py": ("--epochs", "3"),
+    "02_scalars_custom_loop.py": ("--epochs", "2"),
+    "03_images.py": ("--grid-every", "5", "--grid-size", "16"),
+    "04_confusion_matrix.py": ("--epochs", "2"),
+    "05_graph.py": (),
+    "06_hparams.py": (),
+    "07_projector.py": (),
+    "08_profiler.py": (),
+}
+
 
 @dataclasses.dataclass
 class ScriptRun:
@@ -43,13 +56,14 @@ def shared_logdir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def run_script(shared_logdir):
-    """`run_script("01_callbacks.py", "--epochs", "2")` runs the script once with --quick on digits.
+    """`run_script("01_callbacks.py")` runs the script once with --quick on digits and its SCRIPT_ARGS.
 
-    Runs are cached by their arguments, so tests that check the same run share it.
+    Extra arguments replace SCRIPT_ARGS. Runs are cached by their arguments, so tests share them.
     """
     finished = {}
 
     def run(script, *extra_args):
+        extra_args = extra_args or SCRIPT_ARGS[script]
         key = (script, extra_args)
         if key not in finished:
             started = time.monotonic()

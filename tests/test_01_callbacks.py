@@ -5,13 +5,14 @@ import re
 import numpy as np
 import pytest
 import tb_read
+from conftest import SCRIPT_ARGS
 
-EPOCHS = 3
+EPOCHS = int(SCRIPT_ARGS["01_callbacks.py"][1])
 
 
 @pytest.fixture(scope="module")
 def callbacks_run(run_script):
-    return run_script("01_callbacks.py", "--epochs", str(EPOCHS))
+    return run_script("01_callbacks.py")
 
 
 def test_train_and_validation_runs_have_epoch_loss_and_accuracy(callbacks_run):

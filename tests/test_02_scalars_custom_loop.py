@@ -5,16 +5,17 @@ import math
 import numpy as np
 import pytest
 import tb_read
+from conftest import SCRIPT_ARGS
 
 import starter
 
-EPOCHS = 2
+EPOCHS = int(SCRIPT_ARGS["02_scalars_custom_loop.py"][1])
 SCRIPT = "02_scalars_custom_loop.py"
 
 
 @pytest.fixture(scope="module")
 def scalars_run(run_script):
-    return run_script(SCRIPT, "--epochs", str(EPOCHS))
+    return run_script(SCRIPT)
 
 
 def test_train_and_test_runs_have_epoch_mean_loss_and_accuracy(scalars_run):

@@ -5,13 +5,14 @@ import re
 import numpy as np
 import pytest
 import tb_read
+from conftest import SCRIPT_ARGS
 
-EPOCHS = 2
+EPOCHS = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
 
 
 @pytest.fixture(scope="module")
 def confusion_run(run_script):
-    return run_script("04_confusion_matrix.py", "--epochs", str(EPOCHS))
+    return run_script("04_confusion_matrix.py")
 
 
 def test_one_decodable_confusion_matrix_per_epoch(confusion_run):

@@ -1,0 +1,168 @@
+"""All eight scripts into ONE logdir, then the real TensorBoard server and a real browser on it.
+
+Event files that parse are not yet a working tab: this asks the server, through the same HTTP API its web
+page reads, whether each dashboard is active and holds the right script's data.
+"""
+
+import shutil
+
+import pytest
+from conftest import SCRIPT_ARGS
+from tensorboard_server import running_tensorboard
+
+EPOCHS_01 = int(SCRIPT_ARGS["01_callbacks.py"][1])
+EPOCHS_04 = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
+PLUGIN = "/data/plugin"
+
+
+@pytest.fixture(scope="module")
+def runs(run_script, shared_logdir):
+    """{script: its run directory's name relative to the logdir}, after every script has run."""
+    return {script: str(run_script(script).run_dir.relative_to(shared_logdir)) for script in SCRIPT_ARGS}
+
+
+@pytest.fixture(scope="module")
+def server(runs, shared_logdir):
+    expected = [f"{runs['01_callbacks.py']}/train", f"{runs['07_projector.py']}", f"{runs['05_graph.py']}/model"]
+    # The flag the image scripts print, so that every image is served.
+    with running_tensorboard(shared_logdir, "--samples_per_plugin", "images=1000", expected_runs=expected) as tb:
+        yield tb
+
+
+def test_every_tab_the_scripts_teach_is_active(server):
+    wanted = ["scalars", "images", "graphs", "distributions", "histograms", "hparams", "projector", "profile"]
+    # The Projector decides in the background whether it is active, so ask until it has.
+    server.wait_until(lambda: all(server.get("/data/plugins_listing")[name]["enabled"] for name in wanted))
+
+
+def test_scalars_of_01_02_and_04(server, runs):
+    tags = server.get(f"{PLUGIN}/scalars/tags")
+    assert {"epoch_loss", "epoch_accuracy"} <= set(tags[f"{runs['01_callbacks.py']}/train"])
+    assert {"loss", "accuracy"} <= set(tags[f"{runs['02_scalars_custom_loop.py']}/test"])
+    assert "batch_loss" in tags[f"{runs['02_scalars_custom_loop.py']}/lr_0.001/train"]
+    assert {"loss", "accuracy"} <= set(tags[f"{runs['04_confusion_matrix.py']}/test"])
+    points = server.get(f"{PLUGIN}/scalars/scalars", run=f"{runs['01_callbacks.py']}/validation", tag="epoch_accuracy")
+    assert [step for _, step, _ in points] == list(range(EPOCHS_01))
+    assert all(0.0 <= value <= 1.0 for _, _, value in points)
+
+
+def test_images_of_03_and_04(server, runs):
+    tags = server.get(f"{PLUGIN}/images/tags")
+    assert {"augmented_grid", "raw_batch"} <= set(tags[runs["03_images.py"]])
+    raw = tags[runs["03_images.py"]]["raw_batch"]
+    assert raw["samples"] == int(SCRIPT_ARGS["03_images.py"][3])
+    matrices = server.get(
+        f"{PLUGIN}/images/images", run=f"{runs['04_confusion_matrix.py']}/test", tag="confusion_matrix"
+    )
+    assert [entry["step"] for entry in matrices] == list(range(EPOCHS_04))
+    png = server.get(f"{PLUGIN}/images/individualImage?{matrices[-1]['query']}", raw=True)
+    assert png.startswith(b"\x89PNG")
+
+
+def test_graphs_conceptual_from_01_and_op_graphs_from_05(server, runs):
+    info = server.get(f"{PLUGIN}/graphs/info")
+    assert info[f"{runs['01_callbacks.py']}/train"]["tags"]["keras"]["conceptual_graph"]
+    assert info[f"{runs['05_graph.py']}/function"]["tags"]["relu_matmul"]["op_graph"]
+    assert info[f"{runs['05_graph.py']}/model"]["tags"]["cnn_forward_pass"]["op_graph"]
+    graph = server.get(f"{PLUGIN}/graphs/graph", raw=True, run=f"{runs['05_graph.py']}/function", tag="relu_matmul")
+    assert b'op: "MatMul"' in graph and b'op: "Relu"' in graph
+    graph = server.get(f"{PLUGIN}/graphs/graph", raw=True, run=f"{runs['05_graph.py']}/model", tag="cnn_forward_pass")
+    assert b'op: "Conv2D"' in graph
+
+
+def test_distributions_and_histograms_of_01(server, runs):
+    for dashboard in ("distributions", "histograms"):
+        tags = server.get(f"{PLUGIN}/{dashboard}/tags")[f"{runs['01_callbacks.py']}/train"]
+        assert sum(tag.endswith("kernel/histogram") for tag in tags) == 4
+    tag = "cnn/features/kernel/histogram"
+    histograms = server.get(f"{PLUGIN}/histograms/histograms", run=f"{runs['01_callbacks.py']}/train", tag=tag)
+    assert [step for _, step, _ in histograms] == list(range(EPOCHS_01))
+
+
+def test_hparams_experiment_of_06_with_one_session_per_trial(server):
+    experiment = server.post(f"{PLUGIN}/hparams/experiment", {"experimentName": ""})
+    assert {info["name"] for info in experiment["hparamInfos"]} == {"units", "dropout", "learning_rate"}
+    assert {info["name"]["tag"] for info in experiment["metricInfos"]} == {"test_accuracy", "test_loss"}
+    groups = server.post(
+        f"{PLUGIN}/hparams/session_groups",
+        {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+            "colParams": [],
+            "startIndex": 0,
+            "sliceSize": 100,
+        },
+    )
+    assert len(groups["sessionGroups"]) == 2
+    for group in groups["sessionGroups"]:
+        assert set(group["hparams"]) == {"units", "dropout", "learning_rate"}
+        assert {metric["name"]["tag"] for metric in group["metricValues"]} == {"test_accuracy", "test_loss"}
+
+
+def test_projector_serves_07_with_both_embeddings_metadata_and_sprite(server, runs):
+    run = runs["07_projector.py"]
+    server.wait_until(lambda: run in server.get(f"{PLUGIN}/projector/runs"), what="the projector run")
+    info = server.get(f"{PLUGIN}/projector/info", run=run)
+    names = [embedding["tensorName"] for embedding in info["embeddings"]]
+    assert names == ["features/.ATTRIBUTES/VARIABLE_VALUE", "pixels/.ATTRIBUTES/VARIABLE_VALUE"]
+    points = info["embeddings"][0]["tensorShape"][0]
+    metadata = server.get(f"{PLUGIN}/projector/metadata", raw=True, run=run, name=names[0])
+    assert len(metadata.decode().splitlines()) == points
+    sprite = server.get(f"{PLUGIN}/projector/sprite_image", raw=True, run=run, name=names[0])
+    assert sprite.startswith(b"\x89PNG")
+
+
+def test_profile_of_08_lists_both_runs_and_their_tools(server, runs):
+    profile_runs = server.get(f"{PLUGIN}/profile/runs")
+    for pipeline in ("naive", "optimized"):
+        (profile_run,) = [run for run in profile_runs if run.startswith(f"{runs['08_profiler.py']}/{pipeline}/")]
+        tools = server.get(f"{PLUGIN}/profile/run_tools", run=profile_run)
+        assert {"overview_page", "input_pipeline_analyzer"} <= set(tools)
+        assert any(tool.startswith("trace_viewer") for tool in tools)
+
+
+# ----- A real browser: the page a learner sees --------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium")
+BROWSER_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed: sudo apt-get install chromium (CI installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Playwright's own browser download can't work offline: use Debian's Chromium.
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize(
+    ("tab", "text"),
+    [
+        ("scalars", "epoch_loss"),
+        ("scalars", "batch_loss"),
+        ("images", "confusion_matrix"),
+        ("images", "augmented_grid"),
+        ("hparams", "Test accuracy"),
+    ],
+)
+def test_the_browser_shows_the_scripts_tags(page, server, tab, text):
+    page.goto(f"{server.url}/#{tab}")
+    page.get_by_text(text, exact=True).filter(visible=True).first.wait_for(timeout=60_000)
+
+
+def test_the_browser_shows_the_script_runs(page, server, runs):
+    page.goto(f"{server.url}/#scalars")
+    page.get_by_text(f"{runs['01_callbacks.py']}/train", exact=True).filter(visible=True).first.wait_for(timeout=60_000)
