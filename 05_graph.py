@@ -22,13 +22,22 @@ def relu_matmul(x, y):
     return tf.nn.relu(tf.matmul(x, y))
 
 
+def discard_collected_graphs():
+    """Empties TensorFlow's collection of traced graphs, so that the next trace holds one function only.
+
+    In TF 2.21, trace_export stops the trace but not the collection of graphs: a second trace would also
+    hold every graph run since the first export (that export's own summary write among them). An export
+    with no default writer writes nothing and empties the collection; the first such export of a process
+    leaves one constant behind, hence two.
+    """
+    for _ in range(2):
+        tf.summary.trace_on(graph=True)
+        tf.summary.trace_export(name="discarded", step=0)
+
+
 def export_graph(writer, name, function, inputs, profile, profiler_outdir):
     """Calls a tf.function once with tracing on, and writes its graph with `writer`."""
-    # tf.summary.trace_off (which trace_export calls) stops the trace but, in TF 2.21, not the collection
-    # of graphs: a second trace would also hold every graph run since the previous export. An export with
-    # no default writer writes nothing and empties that collection, so each trace holds one function.
-    tf.summary.trace_on(graph=True)
-    tf.summary.trace_export(name="discarded")
+    discard_collected_graphs()
     # Since TF 2.16 profiler_outdir is read by trace_on only; trace_export ignores it.
     tf.summary.trace_on(graph=True, profiler=profile, profiler_outdir=profiler_outdir if profile else None)
     function(*inputs)

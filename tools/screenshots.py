@@ -39,7 +39,7 @@ SHOTS = [
     ("02_scalars_custom_loop.py", ["--epochs", "4"], "scalars", "batch_loss", "02_scalars.png"),
     ("03_images.py", ["--grid-every", "4", "--grid-size", "25"], "images", "augmented_grid", "03_images.png"),
     ("04_confusion_matrix.py", ["--epochs", "5"], "images", "confusion_matrix", "04_images.png"),
-    ("05_graph.py", [], "graphs", "relu_matmul", "05_graphs.png"),
+    ("05_graph.py", [], "graphs", "MatMul", "05_graphs.png"),
     ("06_hparams.py", ["--trials", "8", "--dataset", "digits"], "hparams", "Test accuracy", "06_hparams.png"),
     ("07_projector.py", ["--epochs", "5"], "projector", "features", "07_projector.png"),
     ("08_profiler.py", [], "profile", "Overview", "08_profile.png"),
