@@ -19,7 +19,6 @@ import itertools
 import random
 import re
 
-import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
@@ -80,13 +79,8 @@ def trial_name(number, trial):
 
 def run_trial(dataset, args, trial):
     """Trains one model with the trial's hyperparameters; returns its held-out (loss, accuracy)."""
-    model = starter.build_cnn(
-        dataset.image_shape, len(dataset.class_names), units=trial[HP_UNITS], dropout=trial[HP_DROPOUT]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=trial[HP_LEARNING_RATE]),
-        loss=starter.make_loss(),
-        metrics=["accuracy"],
+    model = starter.compiled_cnn(
+        dataset, learning_rate=trial[HP_LEARNING_RATE], units=trial[HP_UNITS], dropout=trial[HP_DROPOUT]
     )
     model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2)
     # Trials are compared on the held-out split: scoring them on training data rewards overfitting.

@@ -37,12 +37,7 @@ def main():
     dataset = starter.load_from_args(args)
     run_dir = starter.new_run_dir(args.logdir, __file__)
 
-    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-        loss=starter.make_loss(),
-        metrics=["accuracy"],
-    )
+    model = starter.compiled_cnn(dataset)
     model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2)
 
     # The embedding is the output of the penultimate layer ("features"), not the raw pixels the video used.

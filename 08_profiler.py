@@ -53,12 +53,7 @@ def input_wait_share(model, batches):
 
 def profile_pipeline(name, batches, dataset, args, run_dir):
     """Trains a fresh model on `batches` with the profiler on; returns the measured input-wait share."""
-    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
-        loss=starter.make_loss(),
-        metrics=["accuracy"],
-    )
+    model = starter.compiled_cnn(dataset)
     profile_batches = profile_range(starter.steps_per_epoch(dataset, args.batch_size))
     # profile_batch=(first, last) profiles those batches; the trace lands in <log_dir>/train/plugins/profile.
     tensorboard_callback = keras.callbacks.TensorBoard(log_dir=str(run_dir / name), profile_batch=profile_batches)

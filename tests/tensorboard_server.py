@@ -15,6 +15,15 @@ from pathlib import Path
 
 TENSORBOARD = str(Path(sys.executable).with_name("tensorboard"))
 
+# Headless Chromium flags that work on a closed network (no background downloads, no first-run pages).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
 
 def free_port():
     with socket.socket() as probe:

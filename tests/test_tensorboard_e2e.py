@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 from conftest import SCRIPT_ARGS
-from tensorboard_server import running_tensorboard
+from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard
 
 EPOCHS_01 = int(SCRIPT_ARGS["01_callbacks.py"][1])
 EPOCHS_04 = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
@@ -124,13 +124,6 @@ def test_profile_of_08_lists_both_runs_and_their_tools(server, runs):
 # ----- A real browser: the page a learner sees --------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium")
-BROWSER_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +134,7 @@ def page(server):
 
     with sync_playwright() as playwright:
         # Playwright's own browser download can't work offline: use Debian's Chromium.
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             yield browser.new_page(viewport={"width": 1400, "height": 1000})
         finally:

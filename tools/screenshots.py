@@ -20,18 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from tensorboard_server import running_tensorboard  # noqa: E402
+from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard  # noqa: E402
 
 OUTPUT_DIR = ROOT / "docs" / "images"
-BROWSER_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    # The Projector draws with WebGL; without a GPU Chromium needs this to use its software renderer.
-    "--enable-unsafe-swiftshader",
-]
+# The Projector draws with WebGL; without a GPU Chromium needs the last flag to use its software renderer.
+BROWSER_FLAGS = [*CHROMIUM_FLAGS, "--enable-unsafe-swiftshader"]
 
 # script, the flags of its run, the tab to open, a text that shows the tab has loaded, the picture's name.
 SHOTS = [
@@ -39,10 +32,10 @@ SHOTS = [
     ("02_scalars_custom_loop.py", ["--epochs", "4"], "scalars", "batch_loss", "02_scalars.png"),
     ("03_images.py", ["--grid-every", "4", "--grid-size", "25"], "images", "augmented_grid", "03_images.png"),
     ("04_confusion_matrix.py", ["--epochs", "5"], "images", "confusion_matrix", "04_images.png"),
-    ("05_graph.py", [], "graphs", "MatMul", "05_graphs.png"),
+    ("05_graph.py", [], "graphs", "Main Graph", "05_graphs.png"),
     ("06_hparams.py", ["--trials", "8", "--dataset", "digits"], "hparams", "Test accuracy", "06_hparams.png"),
-    ("07_projector.py", ["--epochs", "5"], "projector", "features", "07_projector.png"),
-    ("08_profiler.py", [], "profile", "Overview", "08_profile.png"),
+    ("07_projector.py", ["--epochs", "5"], "projector", "Points:", "07_projector.png"),
+    ("08_profiler.py", [], "profile", "Sessions", "08_profile.png"),
 ]
 
 
