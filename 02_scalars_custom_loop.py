@@ -11,7 +11,6 @@ View it:  tensorboard --logdir logs/02_scalars_custom_loop
 Time on a 2-core CPU: about 15 s with --quick; about 10 minutes with CIFAR-10 (5 epochs, then 5 rates).
 """
 
-import keras
 import tensorflow as tf
 
 import starter
@@ -24,11 +23,7 @@ def train_with_epoch_scalars(dataset, args, run_dir):
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
     steps = starter.steps_per_epoch(dataset, args.batch_size)
-    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    train_loss, train_accuracy = starter.epoch_metrics()
-    test_loss, test_accuracy = starter.epoch_metrics()
-    train_step = starter.make_train_step(model, keras.optimizers.Adam(learning_rate=1e-3), train_loss, train_accuracy)
-    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+    loop = starter.make_custom_loop(dataset)
 
     # Two writers, two run directories: TensorBoard overlays "train" and "test" in the same chart
     # because they log the same tags.
@@ -37,18 +32,17 @@ def train_with_epoch_scalars(dataset, args, run_dir):
     try:
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
-                metric.reset_state()
-            starter.train_epoch(train_step, train_batches, steps)
-            starter.evaluate(test_step, test_batches)
+            loop.reset_metrics()
+            starter.train_epoch(loop.train_step, train_batches, steps)
+            starter.evaluate(loop.test_step, test_batches)
             # The metrics hold means over the whole epoch, not the last batch's value.
             with train_writer.as_default():
-                tf.summary.scalar("loss", train_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", train_accuracy.result(), step=epoch)
+                tf.summary.scalar("loss", loop.train_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", loop.train_accuracy.result(), step=epoch)
             with test_writer.as_default():
-                tf.summary.scalar("loss", test_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", test_accuracy.result(), step=epoch)
-            print(f"  test loss {test_loss.result():.4f}, test accuracy {test_accuracy.result():.4f}")
+                tf.summary.scalar("loss", loop.test_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", loop.test_accuracy.result(), step=epoch)
+            print(f"  test loss {loop.test_loss.result():.4f}, test accuracy {loop.test_accuracy.result():.4f}")
     finally:
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         train_writer.close()
@@ -60,12 +54,7 @@ def train_at_learning_rate(dataset, args, rate_dir, learning_rate):
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
     steps = starter.steps_per_epoch(dataset, args.batch_size)
-    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    train_loss, train_accuracy = starter.epoch_metrics()
-    test_loss, test_accuracy = starter.epoch_metrics()
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+    loop = starter.make_custom_loop(dataset, learning_rate=learning_rate)
 
     train_writer = tf.summary.create_file_writer(str(rate_dir / "train"))
     test_writer = tf.summary.create_file_writer(str(rate_dir / "test"))
@@ -73,18 +62,18 @@ def train_at_learning_rate(dataset, args, rate_dir, learning_rate):
     def log_batch_loss(loss):
         # The optimizer counts the batches it has applied: a global step that runs across epochs.
         with train_writer.as_default():
-            tf.summary.scalar("batch_loss", loss, step=optimizer.iterations)
+            tf.summary.scalar("batch_loss", loss, step=loop.optimizer.iterations)
 
     try:
         for _ in range(args.epochs):
-            starter.train_epoch(train_step, train_batches, steps, on_batch=log_batch_loss)
-        starter.evaluate(test_step, test_batches)
+            starter.train_epoch(loop.train_step, train_batches, steps, on_batch=log_batch_loss)
+        starter.evaluate(loop.test_step, test_batches)
         with test_writer.as_default():
-            tf.summary.scalar("accuracy", test_accuracy.result(), step=args.epochs)
+            tf.summary.scalar("accuracy", loop.test_accuracy.result(), step=args.epochs)
     finally:
         train_writer.close()
         test_writer.close()
-    return float(test_accuracy.result())
+    return float(loop.test_accuracy.result())
 
 
 def learning_rate_sweep(dataset, args, run_dir):

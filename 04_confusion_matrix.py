@@ -10,7 +10,6 @@ View it:  tensorboard --logdir logs/04_confusion_matrix --samples_per_plugin ima
 Time on a 2-core CPU: about 10 s with --quick; a few minutes for 5 epochs of CIFAR-10.
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -34,11 +33,7 @@ def main():
 
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
-    model = starter.build_cnn(dataset.image_shape, num_classes)
-    train_loss, train_accuracy = starter.epoch_metrics()
-    test_loss, test_accuracy = starter.epoch_metrics()
-    train_step = starter.make_train_step(model, keras.optimizers.Adam(learning_rate=1e-3), train_loss, train_accuracy)
-    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+    loop = starter.make_custom_loop(dataset)
     steps = starter.steps_per_epoch(dataset, args.batch_size)
 
     train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
@@ -46,23 +41,22 @@ def main():
     try:
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
-                metric.reset_state()
-            starter.train_epoch(train_step, train_batches, steps)
+            loop.reset_metrics()
+            starter.train_epoch(loop.train_step, train_batches, steps)
             # The matrix is measured on the held-out split with dropout off (test_step), never on training
             # batches. Summing COUNTS and normalizing once weighs every test image equally; averaging
             # per-batch normalized matrices would not.
-            true_labels, predicted_labels = starter.evaluate(test_step, test_batches)
+            true_labels, predicted_labels = starter.evaluate(loop.test_step, test_batches)
             counts = utils.get_confusion_matrix(true_labels, predicted_labels, num_classes)
             figure = utils.plot_confusion_matrix(counts, dataset.class_names)
             with train_writer.as_default():
-                tf.summary.scalar("loss", train_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", train_accuracy.result(), step=epoch)
+                tf.summary.scalar("loss", loop.train_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", loop.train_accuracy.result(), step=epoch)
             with test_writer.as_default():
-                tf.summary.scalar("loss", test_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", test_accuracy.result(), step=epoch)
+                tf.summary.scalar("loss", loop.test_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", loop.test_accuracy.result(), step=epoch)
                 tf.summary.image("confusion_matrix", utils.plot_to_image(figure), step=epoch)
-            print(f"  test loss {test_loss.result():.4f}, test accuracy {test_accuracy.result():.4f}")
+            print(f"  test loss {loop.test_loss.result():.4f}, test accuracy {loop.test_accuracy.result():.4f}")
     finally:
         train_writer.close()
         test_writer.close()

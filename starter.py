@@ -11,7 +11,7 @@ What lives here, so that the numbered scripts can stay short:
 - `load_dataset`: CIFAR-10, MNIST and Fashion-MNIST through tensorflow_datasets, or `digits` (the 8x8
   handwritten digits bundled with scikit-learn, for offline use), always with a real held-out test split;
 - `train_pipeline` / `test_pipeline` / `naive_train_pipeline`: tf.data input pipelines;
-- `build_cnn`, `make_train_step`, `make_test_step`: the model and its compiled training and test steps;
+- `build_cnn`, `make_custom_loop` (`make_train_step`, `make_test_step`): the model and its compiled steps;
 - `make_parser`, `new_run_dir`, `run`: the flags every script shares, log directories that are never
   reused, and a Ctrl-C that keeps what was logged.
 """
@@ -543,6 +543,43 @@ def epoch_metrics():
     return keras.metrics.Mean(name="loss"), keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
 
+@dataclasses.dataclass
+class CustomLoop:
+    """What a custom training loop needs: a model, its optimizer, compiled steps and epoch metrics."""
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    train_step: object
+    test_step: object
+    train_loss: keras.metrics.Mean
+    train_accuracy: keras.metrics.SparseCategoricalAccuracy
+    test_loss: keras.metrics.Mean
+    test_accuracy: keras.metrics.SparseCategoricalAccuracy
+
+    def reset_metrics(self):
+        """Starts a new epoch, so that each metric holds the mean over this epoch only."""
+        for metric in (self.train_loss, self.train_accuracy, self.test_loss, self.test_accuracy):
+            metric.reset_state()
+
+
+def make_custom_loop(dataset, learning_rate=1e-3, units=64, dropout=0.1):
+    """A fresh CNN for `dataset` with an Adam optimizer, its train and test steps and their metrics."""
+    model = build_cnn(dataset.image_shape, len(dataset.class_names), units=units, dropout=dropout)
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    train_loss, train_accuracy = epoch_metrics()
+    test_loss, test_accuracy = epoch_metrics()
+    return CustomLoop(
+        model=model,
+        optimizer=optimizer,
+        train_step=make_train_step(model, optimizer, train_loss, train_accuracy),
+        test_step=make_test_step(model, test_loss, test_accuracy),
+        train_loss=train_loss,
+        train_accuracy=train_accuracy,
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # The video's starter: a custom training loop that logs nothing to TensorBoard
 # ---------------------------------------------------------------------------------------------------
@@ -554,23 +591,17 @@ def main():
     dataset = load_from_args(args)
     train_batches = train_pipeline(dataset, args.batch_size)
     test_batches = test_pipeline(dataset, args.batch_size)
-    model = build_cnn(dataset.image_shape, len(dataset.class_names))
-    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-    train_loss, train_accuracy = epoch_metrics()
-    test_loss, test_accuracy = epoch_metrics()
-    train_step = make_train_step(model, optimizer, train_loss, train_accuracy)
-    test_step = make_test_step(model, test_loss, test_accuracy)
+    loop = make_custom_loop(dataset)
 
     for epoch in range(args.epochs):
-        for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
-            metric.reset_state()
+        loop.reset_metrics()
         for images, labels in train_batches:
-            train_step(images, labels)
-        for images, labels in test_batches:
-            test_step(images, labels)
+            loop.train_step(images, labels)
+        evaluate(loop.test_step, test_batches)
         print(
-            f"epoch {epoch + 1}: train loss {train_loss.result():.4f}, accuracy {train_accuracy.result():.4f}; "
-            f"test loss {test_loss.result():.4f}, accuracy {test_accuracy.result():.4f}"
+            f"epoch {epoch + 1}: train loss {loop.train_loss.result():.4f}, "
+            f"accuracy {loop.train_accuracy.result():.4f}; "
+            f"test loss {loop.test_loss.result():.4f}, accuracy {loop.test_accuracy.result():.4f}"
         )
 
 

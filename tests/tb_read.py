@@ -47,6 +47,15 @@ def assert_epoch_series(series, epochs):
     assert np.all(np.isfinite(values)), values
 
 
+def assert_epoch_scalars(run_path, tags, epochs):
+    """The run shows each tag in the Scalars tab with one finite value per epoch; returns the run."""
+    run = load(run_path)
+    assert set(tags) <= plugin_tags(run, "scalars")
+    for tag in tags:
+        assert_epoch_series(scalar_series(run, tag), epochs)
+    return run
+
+
 def decoded_images(accumulator, tag):
     """[(step, [PNG decoded as (H, W, C) uint8 arrays])] of a tf.summary.image tag."""
     import tensorflow as tf

@@ -17,10 +17,7 @@ def callbacks_run(run_script):
 
 def test_train_and_validation_runs_have_epoch_loss_and_accuracy(callbacks_run):
     for split in ("train", "validation"):
-        run = tb_read.load(callbacks_run.run_dir / split)
-        assert {"epoch_loss", "epoch_accuracy"} <= tb_read.plugin_tags(run, "scalars")
-        for tag in ("epoch_loss", "epoch_accuracy"):
-            tb_read.assert_epoch_series(tb_read.scalar_series(run, tag), EPOCHS)
+        tb_read.assert_epoch_scalars(callbacks_run.run_dir / split, ("epoch_loss", "epoch_accuracy"), EPOCHS)
 
 
 def test_training_is_real_the_held_out_accuracy_is_far_above_chance(callbacks_run):

@@ -20,10 +20,8 @@ def scalars_run(run_script):
 
 def test_train_and_test_runs_have_epoch_mean_loss_and_accuracy(scalars_run):
     for split in ("train", "test"):
-        run = tb_read.load(scalars_run.run_dir / split)
+        run = tb_read.assert_epoch_scalars(scalars_run.run_dir / split, ("loss", "accuracy"), EPOCHS)
         assert tb_read.plugin_tags(run, "scalars") == {"loss", "accuracy"}
-        for tag in ("loss", "accuracy"):
-            tb_read.assert_epoch_series(tb_read.scalar_series(run, tag), EPOCHS)
         accuracy = [value for _, value in tb_read.scalar_series(run, "accuracy")]
         assert all(0.0 <= value <= 1.0 for value in accuracy)
 

@@ -27,10 +27,7 @@ def test_one_decodable_confusion_matrix_per_epoch(confusion_run):
 
 def test_loss_and_accuracy_per_epoch_for_train_and_test(confusion_run):
     for split in ("train", "test"):
-        run = tb_read.load(confusion_run.run_dir / split)
-        assert {"loss", "accuracy"} <= tb_read.plugin_tags(run, "scalars")
-        for tag in ("loss", "accuracy"):
-            tb_read.assert_epoch_series(tb_read.scalar_series(run, tag), EPOCHS)
+        tb_read.assert_epoch_scalars(confusion_run.run_dir / split, ("loss", "accuracy"), EPOCHS)
 
 
 def test_per_class_accuracies_weighted_by_class_size_equal_the_logged_test_accuracy(confusion_run):
