@@ -18,11 +18,8 @@ import starter
 DEFAULT_LEARNING_RATES = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
 
 
-def train_with_epoch_scalars(dataset, args, run_dir):
+def train_with_epoch_scalars(dataset, batches, args, run_dir):
     """Part 1: the epoch-mean train and test loss and accuracy, one writer per split."""
-    train_batches = starter.train_pipeline(dataset, args.batch_size)
-    test_batches = starter.test_pipeline(dataset, args.batch_size)
-    steps = starter.steps_per_epoch(dataset, args.batch_size)
     loop = starter.make_custom_loop(dataset)
 
     # Two writers, two run directories: TensorBoard overlays "train" and "test" in the same chart
@@ -33,8 +30,8 @@ def train_with_epoch_scalars(dataset, args, run_dir):
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
             loop.reset_metrics()
-            starter.train_epoch(loop.train_step, train_batches, steps)
-            starter.evaluate(loop.test_step, test_batches)
+            starter.train_epoch(loop.train_step, batches.train, batches.steps_per_epoch)
+            starter.evaluate(loop.test_step, batches.test)
             # The metrics hold means over the whole epoch, not the last batch's value.
             with train_writer.as_default():
                 tf.summary.scalar("loss", loop.train_loss.result(), step=epoch)
@@ -49,11 +46,8 @@ def train_with_epoch_scalars(dataset, args, run_dir):
         test_writer.close()
 
 
-def train_at_learning_rate(dataset, args, rate_dir, learning_rate):
+def train_at_learning_rate(dataset, batches, args, rate_dir, learning_rate):
     """Trains a fresh model at one learning rate, logging the loss of every batch; returns test accuracy."""
-    train_batches = starter.train_pipeline(dataset, args.batch_size)
-    test_batches = starter.test_pipeline(dataset, args.batch_size)
-    steps = starter.steps_per_epoch(dataset, args.batch_size)
     loop = starter.make_custom_loop(dataset, learning_rate=learning_rate)
 
     train_writer = tf.summary.create_file_writer(str(rate_dir / "train"))
@@ -66,8 +60,8 @@ def train_at_learning_rate(dataset, args, rate_dir, learning_rate):
 
     try:
         for _ in range(args.epochs):
-            starter.train_epoch(loop.train_step, train_batches, steps, on_batch=log_batch_loss)
-        starter.evaluate(loop.test_step, test_batches)
+            starter.train_epoch(loop.train_step, batches.train, batches.steps_per_epoch, on_batch=log_batch_loss)
+        starter.evaluate(loop.test_step, batches.test)
         with test_writer.as_default():
             tf.summary.scalar("accuracy", loop.test_accuracy.result(), step=args.epochs)
     finally:
@@ -76,12 +70,12 @@ def train_at_learning_rate(dataset, args, rate_dir, learning_rate):
     return float(loop.test_accuracy.result())
 
 
-def learning_rate_sweep(dataset, args, run_dir):
+def learning_rate_sweep(dataset, batches, args, run_dir):
     """Part 2: the same model trained once per learning rate, the batch loss logged at a global step."""
     for learning_rate in args.learning_rates:
         print(f"Learning rate {learning_rate:g}")
         # Each rate is its own run, so the runs overlay in one chart and can be toggled one by one.
-        accuracy = train_at_learning_rate(dataset, args, run_dir / f"lr_{learning_rate:g}", learning_rate)
+        accuracy = train_at_learning_rate(dataset, batches, args, run_dir / f"lr_{learning_rate:g}", learning_rate)
         print(f"  test accuracy {accuracy:.4f}")
 
 
@@ -99,8 +93,9 @@ def main():
     dataset = starter.load_from_args(args)
     run_dir = starter.new_run_dir(args.logdir, __file__)
 
-    train_with_epoch_scalars(dataset, args, run_dir)
-    learning_rate_sweep(dataset, args, run_dir)
+    batches = starter.make_batches(dataset, args.batch_size)
+    train_with_epoch_scalars(dataset, batches, args, run_dir)
+    learning_rate_sweep(dataset, batches, args, run_dir)
     starter.print_view_command(run_dir, "Scalars")
 
 

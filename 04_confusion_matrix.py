@@ -31,10 +31,8 @@ def main():
     run_dir = starter.new_run_dir(args.logdir, __file__)
     num_classes = len(dataset.class_names)
 
-    train_batches = starter.train_pipeline(dataset, args.batch_size)
-    test_batches = starter.test_pipeline(dataset, args.batch_size)
+    batches = starter.make_batches(dataset, args.batch_size)
     loop = starter.make_custom_loop(dataset)
-    steps = starter.steps_per_epoch(dataset, args.batch_size)
 
     train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
     test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
@@ -42,11 +40,11 @@ def main():
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
             loop.reset_metrics()
-            starter.train_epoch(loop.train_step, train_batches, steps)
+            starter.train_epoch(loop.train_step, batches.train, batches.steps_per_epoch)
             # The matrix is measured on the held-out split with dropout off (test_step), never on training
             # batches. Summing COUNTS and normalizing once weighs every test image equally; averaging
             # per-batch normalized matrices would not.
-            true_labels, predicted_labels = starter.evaluate(loop.test_step, test_batches)
+            true_labels, predicted_labels = starter.evaluate(loop.test_step, batches.test)
             counts = utils.get_confusion_matrix(true_labels, predicted_labels, num_classes)
             figure = utils.plot_confusion_matrix(counts, dataset.class_names)
             with train_writer.as_default():

@@ -429,6 +429,24 @@ def test_pipeline(dataset, batch_size):
     return dataset.test.map(normalize, num_parallel_calls=AUTOTUNE).cache().batch(batch_size).prefetch(AUTOTUNE)
 
 
+@dataclasses.dataclass
+class Batches:
+    """The batched training and test pipelines of a dataset, and the number of training steps per epoch."""
+
+    train: tf.data.Dataset
+    test: tf.data.Dataset
+    steps_per_epoch: int
+
+
+def make_batches(dataset, batch_size):
+    """Builds both pipelines once, so that every model trained on them shares one cache."""
+    return Batches(
+        train=train_pipeline(dataset, batch_size),
+        test=test_pipeline(dataset, batch_size),
+        steps_per_epoch=steps_per_epoch(dataset, batch_size),
+    )
+
+
 def naive_train_pipeline(dataset, batch_size):
     """The same training data the slow way: one image at a time, no cache, no parallelism, no prefetch."""
     augment = make_augment(dataset.channels, dataset.flip)
@@ -589,15 +607,14 @@ def main():
     args = parse_args(make_parser("The video's starter: a custom training loop with no TensorBoard."))
     configure_gpu()
     dataset = load_from_args(args)
-    train_batches = train_pipeline(dataset, args.batch_size)
-    test_batches = test_pipeline(dataset, args.batch_size)
+    batches = make_batches(dataset, args.batch_size)
     loop = make_custom_loop(dataset)
 
     for epoch in range(args.epochs):
         loop.reset_metrics()
-        for images, labels in train_batches:
+        for images, labels in batches.train:
             loop.train_step(images, labels)
-        evaluate(loop.test_step, test_batches)
+        evaluate(loop.test_step, batches.test)
         print(
             f"epoch {epoch + 1}: train loss {loop.train_loss.result():.4f}, "
             f"accuracy {loop.train_accuracy.result():.4f}; "
