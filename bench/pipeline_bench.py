@@ -1,0 +1,235 @@
+"""
+Title: Does the input pipeline keep the model fed, and what does logging cost?
+Description: Training rates with data already in memory, the naive pipeline and the starter pipeline,
+and the epoch time of a custom loop with each kind of TensorBoard logging, side by side in one process.
+
+Run it:   python bench/pipeline_bench.py            (CIFAR-10-shaped data made in memory: runs offline)
+          python bench/pipeline_bench.py --quick    (a small subset and fewer repeats: a smoke test)
+          python bench/pipeline_bench.py --dataset cifar10   (real data, where it is cached or downloadable)
+Writes:   bench/RESULTS.md (a table) and bench/results.json (the same figures), or into --output-dir.
+Time on a 2-core CPU: see bench/RESULTS.md; about a minute with --quick.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import starter  # noqa: E402
+import utils  # noqa: E402
+
+TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
+QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES = 2_048, 512
+WARM_UP_STEPS = 10
+
+
+def synthetic_cifar10(num_train, num_test, seed=0):
+    """CIFAR-10-shaped random data (uint8 32x32x3 images, 10 classes) made in memory, so it runs offline."""
+    rng = np.random.default_rng(seed)
+
+    def split(count):
+        images = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+        labels = rng.integers(0, 10, count).astype(np.int64)
+        return tf.data.Dataset.from_tensor_slices((images, labels))
+
+    # Named "cifar10" so that the pipelines augment it exactly as they augment CIFAR-10.
+    return starter.Dataset(
+        "cifar10", split(num_train), split(num_test), starter.CIFAR10_CLASS_NAMES, (32, 32, 3), num_train, num_test
+    )
+
+
+def load_benchmark_data(args):
+    if args.dataset == "synthetic":
+        sizes = (QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES) if args.quick else (TRAIN_IMAGES, TEST_IMAGES)
+        return synthetic_cifar10(*sizes)
+    return starter.load_dataset(starter.resolve_dataset(args.dataset), quick=args.quick)
+
+
+def timed(function, repeats):
+    """The median wall time of `repeats` calls; the caller has already warmed everything up."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def train_over(loop, batches):
+    """Runs the train step over every batch and waits for the last step to finish."""
+    loss = None
+    for images, labels in batches:
+        loss = loop.train_step(images, labels)
+    float(loss)
+
+
+def training_rates(dataset, args, loop):
+    """Images per second of the same train step fed three ways."""
+    starter_batches = starter.train_pipeline(dataset, args.batch_size)
+    naive_batches = starter.naive_train_pipeline(dataset, args.batch_size)
+    # The limit: batches already augmented and held in memory, so the step never waits for input.
+    in_memory = list(starter_batches)
+    train_over(loop, in_memory[:WARM_UP_STEPS])
+    # One full pass fills the starter pipeline's cache; the naive one has no cache to fill.
+    train_over(loop, starter_batches)
+    train_over(loop, naive_batches.take(WARM_UP_STEPS))
+    rates = {}
+    for name, batches in (("compute_only", in_memory), ("naive", naive_batches), ("starter", starter_batches)):
+        seconds = timed(lambda batches=batches: train_over(loop, batches), args.repeats)
+        rates[f"{name}_ips"] = dataset.num_train / seconds
+        print(f"  {name:>12}: {rates[f'{name}_ips']:,.0f} images/s", flush=True)
+    return rates
+
+
+def epoch_with_logging(loop, batches, dataset, writer, logging, epoch):
+    """One epoch of a custom loop (train, then evaluate the test split) with one kind of logging."""
+    on_batch = None
+    if logging == "scalars_per_batch":
+        # 02's way: the loss of every batch at a global step.
+        def on_batch(loss):
+            with writer.as_default():
+                tf.summary.scalar("batch_loss", loss, step=loop.optimizer.iterations)
+
+    for images, labels in batches.train:
+        loss = loop.train_step(images, labels)
+        if on_batch is not None:
+            on_batch(loss)
+    true_labels, predicted_labels = starter.evaluate(loop.test_step, batches.test)
+    with writer.as_default():
+        if logging == "histograms_per_epoch":
+            for weight in loop.model.weights:
+                tf.summary.histogram(weight.path, weight, step=epoch)
+        elif logging == "confusion_matrix_per_epoch":
+            # 04's way: count, plot, render and log the matrix of the held-out split.
+            counts = utils.get_confusion_matrix(true_labels, predicted_labels, len(dataset.class_names))
+            figure = utils.plot_confusion_matrix(counts, dataset.class_names)
+            tf.summary.image("confusion_matrix", utils.plot_to_image(figure), step=epoch)
+    writer.flush()
+
+
+def logging_overheads(dataset, args, loop, scratch_dir):
+    """Each logging variant's median epoch time over the epoch time without any summaries."""
+    batches = starter.make_batches(dataset, args.batch_size)
+    variants = ["none", "scalars_per_batch", "histograms_per_epoch", "confusion_matrix_per_epoch"]
+    epoch_seconds = {}
+    for logging in variants:
+        writer = tf.summary.create_file_writer(str(Path(scratch_dir) / logging))
+        epochs = iter(range(1_000_000))
+        # A first epoch warms up the cache, the traces and the summary ops; it is not timed.
+        epoch_with_logging(loop, batches, dataset, writer, logging, next(epochs))
+        epoch_seconds[logging] = timed(
+            lambda writer=writer, logging=logging, epochs=epochs: epoch_with_logging(
+                loop, batches, dataset, writer, logging, next(epochs)
+            ),
+            args.repeats,
+        )
+        writer.close()
+        print(f"  {logging:>26}: {epoch_seconds[logging]:.2f} s per epoch", flush=True)
+    return {name: epoch_seconds[name] / epoch_seconds["none"] for name in variants[1:]}, epoch_seconds
+
+
+def machine():
+    return {
+        "cores": os.cpu_count(),
+        "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
+        "processor": platform.processor() or platform.machine(),
+        "tensorflow": tf.__version__,
+    }
+
+
+def results_table(results):
+    rates, overhead = results, results["logging_overhead"]
+    seconds = results["epoch_seconds"]
+    rows = [
+        "| Measurement | Figure |",
+        "|---|---|",
+        f"| compute only (batches already in memory) | {rates['compute_only_ips']:,.0f} images/s |",
+        f"| naive pipeline (per image, no cache, no parallelism, no prefetch) | {rates['naive_ips']:,.0f} images/s |",
+        f"| starter pipeline (as the scripts use it) | {rates['starter_ips']:,.0f} images/s |",
+        f"| starter / compute only | {rates['starter_over_compute']:.3f} |",
+        f"| starter / naive | {rates['starter_over_naive']:.2f} |",
+        f"| epoch without summaries (train + evaluate the test split) | {seconds['none']:.2f} s |",
+        f"| per-batch scalars (02's way) / no summaries | {overhead['scalars_per_batch']:.3f} |",
+        f"| per-epoch histograms of all weights / no summaries | {overhead['histograms_per_epoch']:.3f} |",
+        f"| per-epoch confusion-matrix image (04's way) / no summaries "
+        f"| {overhead['confusion_matrix_per_epoch']:.3f} |",
+    ]
+    info = results["machine"]
+    data = results["data"]
+    return "\n".join(
+        [
+            "# Input pipeline and logging benchmark",
+            "",
+            f"Made by `python bench/pipeline_bench.py{' --quick' if data['quick'] else ''}` on {info['cores']} "
+            f"cores ({info['device']}, {info['processor']}), TensorFlow {info['tensorflow']}: {data['train']:,} "
+            f"training and {data['test']:,} test images ({data['name']}), batch size {data['batch_size']}, "
+            f"median of {data['repeats']} repeats after a warm-up.",
+            "",
+            *rows,
+            "",
+        ]
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Benchmark the input pipelines and the cost of logging.")
+    parser.add_argument(
+        "--dataset",
+        choices=["synthetic", *starter.DATASETS[1:]],
+        default="synthetic",
+        help="synthetic: CIFAR-10-shaped data made in memory (default, offline)",
+    )
+    parser.add_argument("--batch-size", type=starter.positive_int, default=64)
+    parser.add_argument("--repeats", type=starter.positive_int, default=None, help="timed repeats (default: 3)")
+    parser.add_argument("--quick", action="store_true", help="a small subset and 2 repeats: a smoke test")
+    parser.add_argument("--output-dir", default=str(ROOT / "bench"), help="where RESULTS.md and results.json go")
+    args = parser.parse_args()
+    args.repeats = args.repeats or (2 if args.quick else 3)
+    output_dir = Path(args.output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        starter.fail(f"cannot write to --output-dir {args.output_dir!r}: {error.strerror or error}")
+
+    starter.configure_gpu()
+    dataset = load_benchmark_data(args)
+    print(f"Data: {dataset.num_train} train and {dataset.num_test} test images of {dataset.image_shape}")
+    loop = starter.make_custom_loop(dataset)
+    print("Training rate:", flush=True)
+    results = training_rates(dataset, args, loop)
+    results["starter_over_compute"] = results["starter_ips"] / results["compute_only_ips"]
+    results["starter_over_naive"] = results["starter_ips"] / results["naive_ips"]
+    print("Epoch time of a custom loop:", flush=True)
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        results["logging_overhead"], results["epoch_seconds"] = logging_overheads(dataset, args, loop, scratch_dir)
+    results["machine"] = machine()
+    results["data"] = {
+        "name": "synthetic CIFAR-10-shaped" if args.dataset == "synthetic" else dataset.name,
+        "train": dataset.num_train,
+        "test": dataset.num_test,
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
+        "quick": args.quick,
+    }
+
+    table = results_table(results)
+    (output_dir / "RESULTS.md").write_text(table, encoding="utf-8")
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print()
+    print(table)
+    print(f"Written to {output_dir / 'RESULTS.md'} and {output_dir / 'results.json'}")
+
+
+if __name__ == "__main__":
+    starter.run(main)
