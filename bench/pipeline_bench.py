@@ -56,14 +56,19 @@ def load_benchmark_data(args):
     return starter.load_dataset(starter.resolve_dataset(args.dataset), quick=args.quick)
 
 
-def timed(function, repeats):
-    """The median wall time of `repeats` calls; the caller has already warmed everything up."""
-    times = []
+def median_seconds(functions, repeats):
+    """{name: median wall time of `repeats` calls}, the calls taken in turns (a, b, c, a, b, c, ...).
+
+    Taking turns exposes every variant to the same drift in machine speed; measured one after the other,
+    a slower minute would be blamed on whichever variant ran in it. Everything is warmed up beforehand.
+    """
+    times = {name: [] for name in functions}
     for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(seconds) for name, seconds in times.items()}
 
 
 def train_over(loop, batches):
@@ -84,10 +89,12 @@ def training_rates(dataset, args, loop):
     # One full pass fills the starter pipeline's cache; the naive one has no cache to fill.
     train_over(loop, starter_batches)
     train_over(loop, naive_batches.take(WARM_UP_STEPS))
-    rates = {}
-    for name, batches in (("compute_only", in_memory), ("naive", naive_batches), ("starter", starter_batches)):
-        seconds = timed(lambda batches=batches: train_over(loop, batches), args.repeats)
-        rates[f"{name}_ips"] = dataset.num_train / seconds
+    feeds = {"compute_only": in_memory, "naive": naive_batches, "starter": starter_batches}
+    seconds = median_seconds(
+        {name: (lambda batches=batches: train_over(loop, batches)) for name, batches in feeds.items()}, args.repeats
+    )
+    rates = {f"{name}_ips": dataset.num_train / seconds[name] for name in feeds}
+    for name in feeds:
         print(f"  {name:>12}: {rates[f'{name}_ips']:,.0f} images/s", flush=True)
     return rates
 
@@ -122,20 +129,19 @@ def logging_overheads(dataset, args, loop, scratch_dir):
     """Each logging variant's median epoch time over the epoch time without any summaries."""
     batches = starter.make_batches(dataset, args.batch_size)
     variants = ["none", "scalars_per_batch", "histograms_per_epoch", "confusion_matrix_per_epoch"]
-    epoch_seconds = {}
-    for logging in variants:
-        writer = tf.summary.create_file_writer(str(Path(scratch_dir) / logging))
-        epochs = iter(range(1_000_000))
-        # A first epoch warms up the cache, the traces and the summary ops; it is not timed.
-        epoch_with_logging(loop, batches, dataset, writer, logging, next(epochs))
-        epoch_seconds[logging] = timed(
-            lambda writer=writer, logging=logging, epochs=epochs: epoch_with_logging(
-                loop, batches, dataset, writer, logging, next(epochs)
-            ),
-            args.repeats,
-        )
-        writer.close()
-        print(f"  {logging:>26}: {epoch_seconds[logging]:.2f} s per epoch", flush=True)
+    writers = {name: tf.summary.create_file_writer(str(Path(scratch_dir) / name)) for name in variants}
+    epochs = {name: iter(range(1_000_000)) for name in variants}
+
+    def one_epoch(name):
+        epoch_with_logging(loop, batches, dataset, writers[name], name, next(epochs[name]))
+
+    # A first epoch of each warms up the cache, the traces and the summary ops; it is not timed.
+    for name in variants:
+        one_epoch(name)
+    epoch_seconds = median_seconds({name: (lambda name=name: one_epoch(name)) for name in variants}, args.repeats)
+    for name in variants:
+        writers[name].close()
+        print(f"  {name:>26}: {epoch_seconds[name]:.2f} s per epoch", flush=True)
     return {name: epoch_seconds[name] / epoch_seconds["none"] for name in variants[1:]}, epoch_seconds
 
 
@@ -174,7 +180,7 @@ def results_table(results):
             f"Made by `python bench/pipeline_bench.py{' --quick' if data['quick'] else ''}` on {info['cores']} "
             f"cores ({info['device']}, {info['processor']}), TensorFlow {info['tensorflow']}: {data['train']:,} "
             f"training and {data['test']:,} test images ({data['name']}), batch size {data['batch_size']}, "
-            f"median of {data['repeats']} repeats after a warm-up.",
+            f"median of {data['repeats']} repeats taken in turns, after a warm-up.",
             "",
             *rows,
             "",
