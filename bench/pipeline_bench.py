@@ -56,8 +56,8 @@ def load_benchmark_data(args):
     return starter.load_dataset(starter.resolve_dataset(args.dataset), quick=args.quick)
 
 
-def median_seconds(functions, repeats):
-    """{name: median wall time of `repeats` calls}, the calls taken in turns (a, b, c, a, b, c, ...).
+def seconds_taken(functions, repeats):
+    """{name: the wall times of `repeats` calls}, the calls taken in turns (a, b, c, a, b, c, ...).
 
     Taking turns exposes every variant to the same drift in machine speed; measured one after the other,
     a slower minute would be blamed on whichever variant ran in it. Everything is warmed up beforehand.
@@ -68,7 +68,7 @@ def median_seconds(functions, repeats):
             started = time.perf_counter()
             function()
             times[name].append(time.perf_counter() - started)
-    return {name: statistics.median(seconds) for name, seconds in times.items()}
+    return times
 
 
 def train_over(loop, batches):
@@ -90,12 +90,16 @@ def training_rates(dataset, args, loop):
     train_over(loop, starter_batches)
     train_over(loop, naive_batches.take(WARM_UP_STEPS))
     feeds = {"compute_only": in_memory, "naive": naive_batches, "starter": starter_batches}
-    seconds = median_seconds(
-        {name: (lambda batches=batches: train_over(loop, batches)) for name, batches in feeds.items()}, args.repeats
-    )
-    rates = {f"{name}_ips": dataset.num_train / seconds[name] for name in feeds}
-    for name in feeds:
-        print(f"  {name:>12}: {rates[f'{name}_ips']:,.0f} images/s", flush=True)
+    runs = {name: (lambda batches=batches: train_over(loop, batches)) for name, batches in feeds.items()}
+    # The starter pipeline with no model to feed: on a CPU it shares the cores with the train step, so
+    # this rate shows how much of their time it takes.
+    runs["pipeline_only"] = lambda: [None for _ in starter_batches]
+    seconds = seconds_taken(runs, args.repeats)
+    rates = {f"{name}_ips": dataset.num_train / statistics.median(seconds[name]) for name in runs}
+    spread = {f"{name}_ips": sorted(dataset.num_train / time for time in seconds[name]) for name in runs}
+    for name in runs:
+        print(f"  {name:>13}: {rates[f'{name}_ips']:,.0f} images/s", flush=True)
+    rates["spread"] = spread
     return rates
 
 
@@ -138,10 +142,12 @@ def logging_overheads(dataset, args, loop, scratch_dir):
     # A first epoch of each warms up the cache, the traces and the summary ops; it is not timed.
     for name in variants:
         one_epoch(name)
-    epoch_seconds = median_seconds({name: (lambda name=name: one_epoch(name)) for name in variants}, args.repeats)
+    times = seconds_taken({name: (lambda name=name: one_epoch(name)) for name in variants}, args.repeats)
+    epoch_seconds = {name: statistics.median(times[name]) for name in variants}
     for name in variants:
         writers[name].close()
         print(f"  {name:>26}: {epoch_seconds[name]:.2f} s per epoch", flush=True)
+    epoch_seconds["spread"] = {name: sorted(times[name]) for name in variants}
     return {name: epoch_seconds[name] / epoch_seconds["none"] for name in variants[1:]}, epoch_seconds
 
 
@@ -154,22 +160,33 @@ def machine():
     }
 
 
+def ips(results, name):
+    """A training rate with the range of its repeats, e.g. '1,830 images/s (1,790-1,850)'."""
+    low, *_, high = results["spread"][f"{name}_ips"]
+    return f"{results[f'{name}_ips']:,.0f} images/s ({low:,.0f}-{high:,.0f})"
+
+
 def results_table(results):
     rates, overhead = results, results["logging_overhead"]
     seconds = results["epoch_seconds"]
+    epoch_range = {name: f"{min(times):.1f}-{max(times):.1f} s" for name, times in seconds["spread"].items()}
     rows = [
         "| Measurement | Figure |",
         "|---|---|",
-        f"| compute only (batches already in memory) | {rates['compute_only_ips']:,.0f} images/s |",
-        f"| naive pipeline (per image, no cache, no parallelism, no prefetch) | {rates['naive_ips']:,.0f} images/s |",
-        f"| starter pipeline (as the scripts use it) | {rates['starter_ips']:,.0f} images/s |",
+        f"| compute only (batches already in memory) | {ips(rates, 'compute_only')} |",
+        f"| naive pipeline (per image, no cache, no parallelism, no prefetch) | {ips(rates, 'naive')} |",
+        f"| starter pipeline (as the scripts use it) | {ips(rates, 'starter')} |",
+        f"| starter pipeline alone, feeding no model (its own cost) | {ips(rates, 'pipeline_only')} |",
         f"| starter / compute only | {rates['starter_over_compute']:.3f} |",
         f"| starter / naive | {rates['starter_over_naive']:.2f} |",
-        f"| epoch without summaries (train + evaluate the test split) | {seconds['none']:.2f} s |",
-        f"| per-batch scalars (02's way) / no summaries | {overhead['scalars_per_batch']:.3f} |",
-        f"| per-epoch histograms of all weights / no summaries | {overhead['histograms_per_epoch']:.3f} |",
+        f"| epoch without summaries (train + evaluate the test split) | {seconds['none']:.2f} s "
+        f"({epoch_range['none']}) |",
+        f"| per-batch scalars (02's way) / no summaries | {overhead['scalars_per_batch']:.3f} "
+        f"(epochs {epoch_range['scalars_per_batch']}) |",
+        f"| per-epoch histograms of all weights / no summaries | {overhead['histograms_per_epoch']:.3f} "
+        f"(epochs {epoch_range['histograms_per_epoch']}) |",
         f"| per-epoch confusion-matrix image (04's way) / no summaries "
-        f"| {overhead['confusion_matrix_per_epoch']:.3f} |",
+        f"| {overhead['confusion_matrix_per_epoch']:.3f} (epochs {epoch_range['confusion_matrix_per_epoch']}) |",
     ]
     info = results["machine"]
     data = results["data"]
@@ -180,7 +197,8 @@ def results_table(results):
             f"Made by `python bench/pipeline_bench.py{' --quick' if data['quick'] else ''}` on {info['cores']} "
             f"cores ({info['device']}, {info['processor']}), TensorFlow {info['tensorflow']}: {data['train']:,} "
             f"training and {data['test']:,} test images ({data['name']}), batch size {data['batch_size']}, "
-            f"median of {data['repeats']} repeats taken in turns, after a warm-up.",
+            f"median of {data['repeats']} repeats taken in turns, after a warm-up; in brackets the lowest and "
+            "highest repeat.",
             "",
             *rows,
             "",

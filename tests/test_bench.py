@@ -8,7 +8,8 @@ from conftest import run_python
 ROWS = [
     "compute only",
     "naive pipeline",
-    "starter pipeline",
+    "starter pipeline (",
+    "starter pipeline alone",
     "starter / compute only",
     "starter / naive",
     "epoch without summaries",
@@ -22,7 +23,8 @@ def test_quick_benchmark_writes_a_table_and_json_with_every_figure(tmp_path):
     result = run_python("bench/pipeline_bench.py", "--quick", "--output-dir", str(tmp_path), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads((tmp_path / "results.json").read_text())
-    top_level = ["compute_only_ips", "naive_ips", "starter_ips", "starter_over_compute", "starter_over_naive"]
+    top_level = ["compute_only_ips", "naive_ips", "starter_ips", "pipeline_only_ips"]
+    top_level += ["starter_over_compute", "starter_over_naive"]
     overheads = ["scalars_per_batch", "histograms_per_epoch", "confusion_matrix_per_epoch"]
     values = [figures[key] for key in top_level] + [figures["logging_overhead"][key] for key in overheads]
     assert all(math.isfinite(value) and value > 0 for value in values), figures
