@@ -3,6 +3,7 @@ Title: Does the input pipeline keep the model fed, and what does logging cost?
 Description: Training rates with data already in memory, the naive pipeline and the starter pipeline,
 and the epoch time of a custom loop with each kind of TensorBoard logging, side by side in one process.
 
+Install:  pip install -r requirements.txt -c constraints.txt   (the exact versions bench/RESULTS.md was made with)
 Run it:   python bench/pipeline_bench.py            (CIFAR-10-shaped data made in memory: runs offline)
           python bench/pipeline_bench.py --quick    (a small subset and fewer repeats: a smoke test)
           python bench/pipeline_bench.py --dataset cifar10   (real data, where it is cached or downloadable)
