@@ -38,11 +38,16 @@ def discard_collected_graphs():
 def export_graph(writer, name, function, inputs, profile, profiler_outdir):
     """Calls a tf.function once with tracing on, and writes its graph with `writer`."""
     discard_collected_graphs()
-    # Since TF 2.16 profiler_outdir is read by trace_on only; trace_export ignores it.
-    tf.summary.trace_on(graph=True, profiler=profile, profiler_outdir=profiler_outdir if profile else None)
+    # The profiler is started and stopped on its own rather than with trace_on(profiler=True): in TF 2.21
+    # trace_export stops that profiler, then stops it again and logs "Error while stopping profiler".
+    if profile:
+        tf.profiler.experimental.start(profiler_outdir)
+    tf.summary.trace_on(graph=True)
     function(*inputs)
     with writer.as_default():
         tf.summary.trace_export(name=name, step=0)
+    if profile:
+        tf.profiler.experimental.stop()
 
 
 def main():
