@@ -10,7 +10,7 @@ Time on a 2-core CPU: about 15 s with `--quick`; a few minutes for the default 5
 What lives here, so that the numbered scripts can stay short:
 - `load_dataset`: CIFAR-10, MNIST and Fashion-MNIST through tensorflow_datasets, or `digits` (the 8x8
   handwritten digits bundled with scikit-learn, for offline use), always with a real held-out test split;
-- `train_pipeline` / `test_pipeline` / `naive_train_pipeline`: tf.data input pipelines;
+- `train_pipeline` / `test_pipeline`: tf.data input pipelines (08_profiler.py adds a naive one);
 - `build_cnn`, `make_custom_loop` (`make_train_step`, `make_test_step`): the model and its compiled steps;
 - `make_parser`, `new_run_dir`, `run`: the flags every script shares, log directories that are never
   reused, and a Ctrl-C that keeps what was logged.
@@ -445,12 +445,6 @@ def make_batches(dataset, batch_size):
         test=test_pipeline(dataset, batch_size),
         steps_per_epoch=steps_per_epoch(dataset, batch_size),
     )
-
-
-def naive_train_pipeline(dataset, batch_size):
-    """The same training data the slow way: one image at a time, no cache, no parallelism, no prefetch."""
-    augment = make_augment(dataset.channels, dataset.flip)
-    return dataset.train.map(normalize).shuffle(min(SHUFFLE_BUFFER, dataset.num_train)).map(augment).batch(batch_size)
 
 
 # ---------------------------------------------------------------------------------------------------

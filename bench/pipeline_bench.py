@@ -11,6 +11,7 @@ Time on a 2-core CPU: see bench/RESULTS.md; about a minute with --quick.
 """
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -28,6 +29,9 @@ import tensorflow as tf  # noqa: E402
 
 import starter  # noqa: E402
 import utils  # noqa: E402
+
+# The naive pipeline is the one 08_profiler.py teaches (TensorFlow's automatic prefetch and fusion off).
+profiler_lesson = importlib.import_module("08_profiler")
 
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES = 2_048, 512
@@ -82,7 +86,7 @@ def train_over(loop, batches):
 def training_rates(dataset, args, loop):
     """Images per second of the same train step fed three ways."""
     starter_batches = starter.train_pipeline(dataset, args.batch_size)
-    naive_batches = starter.naive_train_pipeline(dataset, args.batch_size)
+    naive_batches = profiler_lesson.naive_train_pipeline(dataset, args.batch_size)
     # The limit: batches already augmented and held in memory, so the step never waits for input.
     in_memory = list(starter_batches)
     train_over(loop, in_memory[:WARM_UP_STEPS])

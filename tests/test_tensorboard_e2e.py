@@ -4,6 +4,7 @@ Event files that parse are not yet a working tab: this asks the server, through 
 page reads, whether each dashboard is active and holds the right script's data.
 """
 
+import json
 import shutil
 
 import pytest
@@ -112,13 +113,64 @@ def test_projector_serves_07_with_both_embeddings_metadata_and_sprite(server, ru
     assert sprite.startswith(b"\x89PNG")
 
 
-def test_profile_of_08_lists_both_runs_and_their_tools(server, runs):
+def profile_runs_of_08(server, runs):
+    """{pipeline: its Profile-tab run name}: `<08's run>/<pipeline>/<time of the profile>`."""
     profile_runs = server.get(f"{PLUGIN}/profile/runs")
+    found = {}
     for pipeline in ("naive", "optimized"):
-        (profile_run,) = [run for run in profile_runs if run.startswith(f"{runs['08_profiler.py']}/{pipeline}/")]
+        (found[pipeline],) = [run for run in profile_runs if run.startswith(f"{runs['08_profiler.py']}/{pipeline}/")]
+    return found
+
+
+def profile_tool_data(server, run, tool):
+    """What the Profile tab's page for `tool` reads: a list of tables, each with properties `p`, `cols` and `rows`."""
+    (host,) = server.get(f"{PLUGIN}/profile/hosts", run=run, tag=tool)
+    raw = server.get(f"{PLUGIN}/profile/data", raw=True, run=run, tag=tool, host=host["hostname"])
+    assert b"No step marker" not in raw
+    return json.loads(raw)
+
+
+def step_time_breakdown(tables):
+    """The step-time graph of an overview_page or input_pipeline_analyzer: its summary and {column: values}."""
+    (table,) = [table for table in tables if table and (table.get("p") or {}).get("steptime_ms_average")]
+    columns = [column["id"] for column in table["cols"]]
+    return table["p"], {column: [row["c"][i]["v"] for row in table["rows"]] for i, column in enumerate(columns)}
+
+
+def test_profile_of_08_lists_both_runs_and_their_tools(server, runs):
+    for profile_run in profile_runs_of_08(server, runs).values():
         tools = server.get(f"{PLUGIN}/profile/run_tools", run=profile_run)
         assert {"overview_page", "input_pipeline_analyzer"} <= set(tools)
         assert any(tool.startswith("trace_viewer") for tool in tools)
+
+
+def test_overview_pages_of_08_show_step_times_and_the_naive_run_waits_more_for_input(server, runs):
+    input_shares = {}
+    for pipeline, profile_run in profile_runs_of_08(server, runs).items():
+        summary, steps = step_time_breakdown(profile_tool_data(server, profile_run, "overview_page"))
+        assert float(summary["steptime_ms_average"]) > 0, pipeline
+        # The step-time graph: one point per profiled step (the profiler leaves out the first and the last).
+        assert len(steps["stepnum"]) >= 8 and all(name.startswith("train ") for name in steps["stepnum"])
+        assert all(time > 0 for time in steps["stepTimeMs"])
+        assert "input-bound" in summary["input_conclusion"], summary["input_conclusion"]
+        input_shares[pipeline] = sum(steps["infeedTimeMs"]) / sum(steps["stepTimeMs"])
+    assert input_shares["naive"] > input_shares["optimized"], input_shares
+
+
+def test_input_pipeline_analyzer_of_08_shows_where_the_naive_input_time_goes(server, runs):
+    stages = {}
+    for pipeline, profile_run in profile_runs_of_08(server, runs).items():
+        tables = profile_tool_data(server, profile_run, "input_pipeline_analyzer")
+        _, steps = step_time_breakdown(tables)
+        assert sum(steps["infeedTimeMs"]) > 0, pipeline
+        # The host-side breakdown: one row per tf.data stage (Iterator::Root::...::Map), with its time.
+        (breakdown,) = [table for table in tables if table and "preprocessing_us" in (table.get("p") or {})]
+        assert float(breakdown["p"]["preprocessing_us"]) > 0, pipeline
+        stages[pipeline] = {row["c"][0]["v"] for row in breakdown["rows"]}
+    assert any(stage.endswith("::Map") for stage in stages["naive"]), stages["naive"]
+    # Honestly naive: TensorFlow's automatic prefetch and map-and-batch fusion are off for it.
+    assert not any("Prefetch" in stage or "MapAndBatch" in stage for stage in stages["naive"]), stages["naive"]
+    assert any("Prefetch" in stage for stage in stages["optimized"]), stages["optimized"]
 
 
 # ----- A real browser: the page a learner sees --------------------------------------------------------
