@@ -17,6 +17,7 @@ import time
 import keras
 import tensorflow as tf
 
+import plumbing
 import starter
 
 # The first steps trace the training step into a graph and fill the pipeline's buffers: a profile of
@@ -48,21 +49,17 @@ def naive_train_pipeline(dataset, batch_size):
 def profile_plan(steps_per_epoch, epochs, warm_up=WARM_UP_STEPS, profiled=PROFILED_STEPS):
     """Which steps to profile, and how many epochs to train so that they all happen.
 
-    The last batch of an epoch may be smaller than the others, and the first smaller batch makes the
-    training step trace itself again (a slow step that has nothing to do with the input). So the profiled
-    steps either fit in the first epoch before its last batch, or start once the first epoch is over.
-    When the epochs asked for hold too few steps (an epoch of one or two batches, with --quick or a large
-    --batch-size), training runs more epochs: a profile of one or two steps shows no step-time graph.
+    The profiled steps come right after the warm-up, wherever the epochs begin and end: the naive
+    pipeline's slow first batch of an epoch is part of what it costs. When the epochs asked for hold too few
+    steps (an epoch of one or two batches, with --quick or a large --batch-size), training runs more epochs
+    rather than profiling fewer steps: the Overview page leaves out the first and the last profiled step,
+    and a step-time graph of one or two steps says nothing.
 
     Returns:
         (profiled_steps, epochs_to_train): a range of global step numbers (0 is the first step) and a
         number of epochs of at least `epochs`.
     """
-    if warm_up + profiled <= steps_per_epoch - 1:
-        first = warm_up
-    else:
-        first = max(warm_up, steps_per_epoch)
-    profiled_steps = range(first, first + profiled)
+    profiled_steps = range(warm_up, warm_up + profiled)
     epochs_needed = -(-profiled_steps.stop // steps_per_epoch)
     return profiled_steps, max(epochs, epochs_needed)
 
@@ -106,11 +103,11 @@ def train_and_profile(batches, dataset, args, profile_dir):
 
 
 def main():
-    parser = starter.make_parser("Profile training with a naive and an optimized input pipeline.", epochs=2)
-    args = starter.parse_args(parser)
-    device = starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    parser = plumbing.make_parser("Profile training with a naive and an optimized input pipeline.", epochs=2)
+    args = plumbing.parse_args(parser)
+    device = plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
     print(f"Training runs on the {device}.")
 
     # Both pipelines feed the same model the same data; only the way the batches are made differs.
@@ -133,10 +130,10 @@ def main():
     print("(the Overview page of each run shows the profiler's own figure for the same steps):")
     for name, share in shares.items():
         print(f"  {name:>9}: {share:.1%}")
-    starter.print_view_command(
+    plumbing.print_view_command(
         run_dir, "Profile (choose a run, then Overview, Input pipeline analyzer or Trace viewer)"
     )
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)
