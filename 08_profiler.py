@@ -5,11 +5,12 @@ Description: Profile a custom training loop fed by a naive and by an optimized t
 TensorBoard tab: Profile. Pick a run (`<date-time>/naive/...` or `<date-time>/optimized/...`) and a tool:
 the Overview page shows the step-time graph, how much of each step is "Input", and a verdict such as
 "Your program is MODERATELY input-bound"; the Input pipeline analyzer shows where the input time goes
-(which tf.data stage is slow); the Trace viewer shows the timeline of every profiled step. The script also
-prints the share of step time it measured waiting for input, next to what the profile will show.
+(which tf.data stage is slow); the Trace viewer shows the timeline of every profiled step. The tab draws
+its graphs with Google Charts, loaded from the internet: offline, the Overview page shows the numbers only.
+The script also prints the share of step time it measured waiting for input, next to what the profile shows.
 Run it:   python 08_profiler.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/08_profiler
-Time on a 2-core CPU: about 15 s with --quick; a few minutes with CIFAR-10.
+Time on a 2-core CPU: about 20 s with --quick; a few minutes with CIFAR-10.
 """
 
 import time
