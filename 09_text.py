@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import plumbing
 import starter
 
 LEARNING_RATE = 1e-3
@@ -88,7 +89,8 @@ def mistakes_markdown(true_labels, probabilities, class_names, limit, epoch):
 def make_predict(model):
     """A compiled function that returns the class probabilities of a batch, with dropout off."""
 
-    @tf.function(reduce_retracing=True)
+    # Any number of the model's images: the last, smaller batch reuses the one trace.
+    @tf.function(input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)])
     def predict(images):
         return tf.nn.softmax(model(images, training=False))
 
@@ -105,17 +107,17 @@ def predict_test_split(predict, test_batches):
 
 
 def main():
-    parser = starter.make_parser("Log the model's most confident mistakes as a Markdown table in the Text tab.")
+    parser = plumbing.make_parser("Log the model's most confident mistakes as a Markdown table in the Text tab.")
     parser.add_argument(
         "--mistakes",
-        type=starter.positive_int,
+        type=plumbing.positive_int,
         default=DEFAULT_MISTAKES,
         help=f"rows of each epoch's table of mistakes (default: {DEFAULT_MISTAKES})",
     )
-    args = starter.parse_args(parser)
-    starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    args = plumbing.parse_args(parser)
+    plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
@@ -154,8 +156,8 @@ def main():
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         writer.close()
 
-    starter.print_view_command(run_dir, "Text")
+    plumbing.print_view_command(run_dir, "Text")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import plumbing
 import starter
 import utils
 
@@ -28,7 +29,8 @@ def make_predict(model):
     A PR curve sweeps a threshold over these probabilities; the predicted class alone is not enough.
     """
 
-    @tf.function(reduce_retracing=True)
+    # Any number of the model's images: the last, smaller batch reuses the one trace.
+    @tf.function(input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)])
     def predict(images):
         return tf.nn.softmax(model(images, training=False))
 
@@ -45,19 +47,19 @@ def predict_test_split(predict, test_batches):
 
 
 def main():
-    parser = starter.make_parser("Log one precision-recall curve per class on the test split every epoch.")
+    parser = plumbing.make_parser("Log one precision-recall curve per class on the test split every epoch.")
     parser.add_argument(
         "--num-thresholds",
-        type=starter.positive_int,
+        type=plumbing.positive_int,
         default=DEFAULT_NUM_THRESHOLDS,
         help=f"points on each curve, thresholds evenly spaced in [0, 1] (default: {DEFAULT_NUM_THRESHOLDS})",
     )
-    args = starter.parse_args(parser)
+    args = plumbing.parse_args(parser)
     if args.num_thresholds < 2:
         parser.error("argument --num-thresholds: a curve needs at least 2 thresholds")
-    starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
@@ -95,8 +97,8 @@ def main():
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         test_writer.close()
 
-    starter.print_view_command(run_dir, "PR Curves")
+    plumbing.print_view_command(run_dir, "PR Curves")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)
