@@ -180,7 +180,7 @@ def page(server):
         ("images", "augmented_grid"),
         ("hparams", "Test accuracy"),
         ("text", "mistakes"),
-        ("pr_curves", "3/pr_curves"),
+        ("pr_curves", "tag: 0/pr_curves"),
     ],
 )
 def test_the_browser_shows_the_scripts_tags(page, server, tab, text):
