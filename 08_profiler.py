@@ -13,9 +13,10 @@ Time on a 2-core CPU: about 20 s with --quick; a few minutes with CIFAR-10.
 
 import time
 
+import plumbing
+
 import keras
 
-import plumbing
 import starter
 
 # The first batches of a run include tracing and warm-up, which would hide the steady state.
@@ -59,7 +60,8 @@ def profile_pipeline(name, batches, dataset, args, run_dir):
     # profile_batch=(first, last) profiles those batches; the trace lands in <log_dir>/train/plugins/profile.
     tensorboard_callback = keras.callbacks.TensorBoard(log_dir=str(run_dir / name), profile_batch=profile_batches)
     print(f"Training with the {name} pipeline, profiling batches {profile_batches[0]} to {profile_batches[1]}")
-    model.fit(batches, epochs=args.epochs, callbacks=[tensorboard_callback], verbose=2)
+    # shuffle=False: the pipeline shuffles itself (Keras ignores the flag, with a warning, for a tf.data.Dataset).
+    model.fit(batches, epochs=args.epochs, callbacks=[tensorboard_callback], verbose=2, shuffle=False)
     return input_wait_share(model, batches)
 
 
