@@ -131,18 +131,49 @@ def _stop_now():
     os._exit(EXIT_CTRL_C)
 
 
-def _on_ctrl_c(signum, frame):
-    """SIGINT handler: the first Ctrl-C inside `run` stops `main` cleanly; any other stops at once.
+# TensorFlow's own Python code, wherever it is installed.
+_TENSORFLOW_CODE = f"{os.sep}tensorflow{os.sep}"
 
-    Python calls a signal handler in the main thread between two bytecodes, never in the middle of a
-    TensorFlow C++ call (a running op or training step finishes first). Raising KeyboardInterrupt from
-    here unwinds `main` through its `finally` blocks, which close the summary writers. Before `run` (the
-    slow imports) nothing is logged yet, and a second Ctrl-C means "now": both end the process at once.
-    """
-    if _ctrl_c_state["phase"] == "main":
-        _ctrl_c_state["phase"] = "stopping"
+
+def _inside_tensorflow(frame):
+    """True when `frame` or one of its callers is TensorFlow's Python code."""
+    while frame is not None:
+        if _TENSORFLOW_CODE in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _interrupt_when_safe(frame, event, arg):
+    """A trace function: raises KeyboardInterrupt at the first line that runs outside TensorFlow's code."""
+    if event == "line" and not _inside_tensorflow(frame):
+        sys.settrace(None)
         raise KeyboardInterrupt
-    _stop_now()
+    return _interrupt_when_safe
+
+
+def _on_ctrl_c(signum, frame):
+    """SIGINT handler: the first Ctrl-C inside `run` stops `main` at a safe point; any other stops at once.
+
+    Python runs a signal handler in the main thread between two bytecodes, which may be in the middle of
+    TensorFlow's Python code: tracing a tf.function, or handing a batch over. An exception there can leave
+    TensorFlow half way (seen: a KeyboardInterrupt turned into a TypeError by TensorFlow's conversion code,
+    and a segmentation fault). So the KeyboardInterrupt is raised only at a line outside TensorFlow's code:
+    at once if the main thread is outside it, else, with a trace function, as soon as it comes back out
+    (in model.fit: before the next batch). It then unwinds `main` through its `finally` blocks, which close
+    the summary writers. Before `run` (the slow imports) nothing is logged yet, and a second Ctrl-C means
+    "now": both end the process at once.
+    """
+    if _ctrl_c_state["phase"] != "main":
+        _stop_now()
+    _ctrl_c_state["phase"] = "stopping"
+    if not _inside_tensorflow(frame):
+        raise KeyboardInterrupt
+    caller = frame
+    while caller is not None:
+        caller.f_trace = _interrupt_when_safe
+        caller = caller.f_back
+    sys.settrace(_interrupt_when_safe)
 
 
 def _is_script_being_run():
