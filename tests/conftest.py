@@ -23,6 +23,8 @@ SCRIPT_ARGS = {
     "06_hparams.py": (),
     "07_projector.py": (),
     "08_profiler.py": (),
+    "09_text.py": ("--epochs", "2"),
+    "10_pr_curves.py": ("--epochs", "2"),
 }
 
 

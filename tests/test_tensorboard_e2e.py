@@ -14,6 +14,8 @@ from test_03_images import assert_before_and_after_are_the_same_images, first_tr
 
 EPOCHS_01 = int(SCRIPT_ARGS["01_callbacks.py"][1])
 EPOCHS_04 = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
+EPOCHS_09 = int(SCRIPT_ARGS["09_text.py"][1])
+EPOCHS_10 = int(SCRIPT_ARGS["10_pr_curves.py"][1])
 PLUGIN = "/data/plugin"
 
 
@@ -33,6 +35,7 @@ def server(runs, shared_logdir):
 
 def test_every_tab_the_scripts_teach_is_active(server):
     wanted = ["scalars", "images", "graphs", "distributions", "histograms", "hparams", "projector", "profile"]
+    wanted += ["text", "pr_curves"]
     # The Projector decides in the background whether it is active, so ask until it has.
     server.wait_until(lambda: all(server.get("/data/plugins_listing")[name]["enabled"] for name in wanted))
 
@@ -140,6 +143,33 @@ def test_profile_of_08_lists_both_runs_and_their_tools(server, runs):
         assert any(tool.startswith("trace_viewer") for tool in tools)
 
 
+def test_text_of_09_renders_markdown_tables_and_a_code_block(server, runs):
+    run = runs["09_text.py"]
+    server.wait_until(lambda: run in server.get(f"{PLUGIN}/text/tags"), what="the text run")
+    assert set(server.get(f"{PLUGIN}/text/tags")[run]) == {"settings", "model_summary", "mistakes"}
+    # The server turns the Markdown into the HTML the tab shows: tables, and the summary as preformatted code.
+    mistakes = server.get(f"{PLUGIN}/text/text", run=run, tag="mistakes")
+    assert [entry["step"] for entry in mistakes] == list(range(EPOCHS_09))
+    for entry in mistakes:
+        assert "<table>" in entry["text"] and "<th>predicted class</th>" in entry["text"]
+    (settings,) = server.get(f"{PLUGIN}/text/text", run=run, tag="settings")
+    assert "<table>" in settings["text"] and "<td>epochs</td>" in settings["text"]
+    (summary,) = server.get(f"{PLUGIN}/text/text", run=run, tag="model_summary")
+    assert "<pre><code>" in summary["text"] and "features (Dense)" in summary["text"]
+
+
+def test_pr_curves_of_10_one_tag_per_class_with_a_curve_per_epoch(server, runs):
+    run = f"{runs['10_pr_curves.py']}/test"
+    server.wait_until(lambda: run in server.get(f"{PLUGIN}/pr_curves/tags"), what="the PR-curves run")
+    tags = server.get(f"{PLUGIN}/pr_curves/tags")[run]
+    assert set(tags) == {f"{digit}/pr_curves" for digit in range(10)}
+    curves = server.get(f"{PLUGIN}/pr_curves/pr_curves", run=run, tag="3/pr_curves")[run]
+    assert [curve["step"] for curve in curves] == list(range(EPOCHS_10))
+    for curve in curves:
+        assert len(curve["precision"]) == len(curve["recall"]) == len(curve["thresholds"]) > 1
+        assert all(0.0 <= value <= 1.0 for value in curve["precision"] + curve["recall"])
+
+
 # ----- A real browser: the page a learner sees --------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium")
@@ -168,6 +198,8 @@ def page(server):
         ("images", "confusion_matrix"),
         ("images", "augmented_grid"),
         ("hparams", "Validation accuracy"),
+        ("text", "mistakes"),
+        ("pr_curves", "tag: 0/pr_curves"),
     ],
 )
 def test_the_browser_shows_the_scripts_tags(page, server, tab, text):

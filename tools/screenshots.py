@@ -36,6 +36,16 @@ SHOTS = [
     ("06_hparams.py", ["--trials", "8", "--dataset", "digits"], "hparams", "Test accuracy", "06_hparams.png"),
     ("07_projector.py", ["--epochs", "5"], "projector", "Points:", "07_projector.png"),
     ("08_profiler.py", [], "profile", "Sessions", "08_profile.png"),
+    ("09_text.py", ["--epochs", "3"], "text", "mistakes", "09_text.png"),
+    # The tag filter (in the page's URL) shows two classes that are hard to tell apart, 8 and 9 of digits or
+    # cat and dog of CIFAR-10: the easy classes' curves are a plain square corner.
+    (
+        "10_pr_curves.py",
+        ["--epochs", "5"],
+        "pr_curves&tagFilter=%5E(8%7C9%7Ccat%7Cdog)%2F",
+        "/pr_curves",
+        "10_pr_curves.png",
+    ),
 ]
 
 
