@@ -12,9 +12,10 @@ View it:  tensorboard --logdir logs/05_graph
 Time on a 2-core CPU: about 5 s.
 """
 
+import plumbing
+
 import tensorflow as tf
 
-import plumbing
 import starter
 
 
@@ -51,10 +52,14 @@ def write_profiled_call(writer, name, function, inputs, profiler_outdir):
     tf.profiler.experimental.stop()
 
 
-def main():
+def make_parser():
     parser = plumbing.make_parser("Log op graphs of tf.functions to the Graphs tab.")
     parser.add_argument("--profile", action="store_true", help="also record a profile of each traced call")
-    args = plumbing.parse_args(parser)
+    return parser
+
+
+def main():
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     run_dir = plumbing.new_run_dir(args.logdir, __file__)

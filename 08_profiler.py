@@ -15,10 +15,11 @@ Time on a 2-core CPU: about 20 s with --quick; a few minutes with CIFAR-10.
 
 import time
 
+import plumbing
+
 import keras
 import tensorflow as tf
 
-import plumbing
 import starter
 
 # The first steps trace the training step into a graph and fill the pipeline's buffers: a profile of

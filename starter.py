@@ -21,11 +21,11 @@ The flags, run directories and dataset choice that every script shares are plumb
 
 import dataclasses
 
+import plumbing
+
 import keras
 import numpy as np
 import tensorflow as tf
-
-import plumbing
 
 # tensorflow_datasets reads CIFAR-10's class names from the downloaded archive; before that (and under
 # tfds.testing.mock_data) it only knows "0".."9". These are the names the archive holds.
@@ -310,9 +310,12 @@ def evaluate(test_step, test_batches):
 # ---------------------------------------------------------------------------------------------------
 
 
+def make_parser():
+    return plumbing.make_parser("The video's starter: a custom training loop with no TensorBoard.")
+
+
 def main():
-    parser = plumbing.make_parser("The video's starter: a custom training loop with no TensorBoard.")
-    args = plumbing.parse_args(parser)
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     train_batches = train_pipeline(dataset, args.batch_size)

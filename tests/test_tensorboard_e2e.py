@@ -8,8 +8,10 @@ import json
 import shutil
 
 import pytest
+import tensorflow as tf
 from conftest import SCRIPT_ARGS
 from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard
+from test_03_images import assert_before_and_after_are_the_same_images, first_training_images
 
 EPOCHS_01 = int(SCRIPT_ARGS["01_callbacks.py"][1])
 EPOCHS_04 = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
@@ -50,11 +52,27 @@ def test_scalars_of_01_02_and_04(server, runs):
     assert all(0.0 <= value <= 1.0 for _, _, value in points)
 
 
+def served_images(server, run, tag, samples):
+    """{step: [the PNG of each sample, decoded]} of an images tag, as the Images tab loads them."""
+    pictures = {}
+    for sample in range(samples):
+        for entry in server.get(f"{PLUGIN}/images/images", run=run, tag=tag, sample=sample):
+            png = server.get(f"{PLUGIN}/images/individualImage?{entry['query']}", raw=True)
+            pictures.setdefault(entry["step"], []).append(tf.io.decode_png(png).numpy())
+    return pictures
+
+
 def test_images_of_03_and_04(server, runs):
     tags = server.get(f"{PLUGIN}/images/tags")
-    assert {"augmented_grid", "raw_batch"} <= set(tags[runs["03_images.py"]])
-    raw = tags[runs["03_images.py"]]["raw_batch"]
-    assert raw["samples"] == int(SCRIPT_ARGS["03_images.py"][3])
+    assert {"augmented_grid", "before_augmentation", "after_augmentation"} <= set(tags[runs["03_images.py"]])
+    grid_size = int(SCRIPT_ARGS["03_images.py"][3])
+    for tag in ("before_augmentation", "after_augmentation"):
+        assert tags[runs["03_images.py"]][tag]["samples"] == grid_size
+    # The two tags hold the same images, at the same step: as stored, and as augmentation changed them.
+    before = served_images(server, runs["03_images.py"], "before_augmentation", grid_size)
+    after = served_images(server, runs["03_images.py"], "after_augmentation", grid_size)
+    assert list(before) == list(after) == [0]
+    assert_before_and_after_are_the_same_images(before[0], after[0], first_training_images(grid_size)[0])
     matrices = server.get(
         f"{PLUGIN}/images/images", run=f"{runs['04_confusion_matrix.py']}/test", tag="confusion_matrix"
     )
@@ -86,7 +104,7 @@ def test_distributions_and_histograms_of_01(server, runs):
 def test_hparams_experiment_of_06_with_one_session_per_trial(server):
     experiment = server.post(f"{PLUGIN}/hparams/experiment", {"experimentName": ""})
     assert {info["name"] for info in experiment["hparamInfos"]} == {"units", "dropout", "learning_rate"}
-    assert {info["name"]["tag"] for info in experiment["metricInfos"]} == {"test_accuracy", "test_loss"}
+    assert {info["name"]["tag"] for info in experiment["metricInfos"]} == {"validation_accuracy", "validation_loss"}
     groups = server.post(
         f"{PLUGIN}/hparams/session_groups",
         {
@@ -100,7 +118,8 @@ def test_hparams_experiment_of_06_with_one_session_per_trial(server):
     assert len(groups["sessionGroups"]) == 2
     for group in groups["sessionGroups"]:
         assert set(group["hparams"]) == {"units", "dropout", "learning_rate"}
-        assert {metric["name"]["tag"] for metric in group["metricValues"]} == {"test_accuracy", "test_loss"}
+        assert len(group["sessions"]) == 1
+        assert {metric["name"]["tag"] for metric in group["metricValues"]} == {"validation_accuracy", "validation_loss"}
 
 
 def test_projector_serves_07_with_both_embeddings_metadata_and_sprite(server, runs):
@@ -230,7 +249,7 @@ def page(server):
         ("scalars", "batch_loss"),
         ("images", "confusion_matrix"),
         ("images", "augmented_grid"),
-        ("hparams", "Test accuracy"),
+        ("hparams", "Validation accuracy"),
         ("text", "mistakes"),
         ("pr_curves", "tag: 0/pr_curves"),
     ],
