@@ -16,6 +16,7 @@ The video's own code (data, pipelines, CNN, training steps) is in starter.py; Te
 
 import argparse
 import datetime
+import importlib.util
 import logging
 import math
 import os
@@ -131,14 +132,25 @@ def _stop_now():
     os._exit(EXIT_CTRL_C)
 
 
-# TensorFlow's own Python code, wherever it is installed.
-_TENSORFLOW_CODE = f"{os.sep}tensorflow{os.sep}"
+def _tensorflow_directory():
+    """The directory of TensorFlow's own Python code, found without importing TensorFlow (that takes seconds).
+
+    Only TensorFlow's package counts: Keras' training loop (keras/src/backend/tensorflow/...) is where a Ctrl-C
+    during model.fit should land, between two batches.
+    """
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.join(os.path.realpath(spec.submodule_search_locations[0]), "")
+
+
+_TENSORFLOW_DIRECTORY = _tensorflow_directory()
 
 
 def _inside_tensorflow(frame):
     """True when `frame` or one of its callers is TensorFlow's Python code."""
-    while frame is not None:
-        if _TENSORFLOW_CODE in frame.f_code.co_filename:
+    while frame is not None and _TENSORFLOW_DIRECTORY:
+        if os.path.realpath(frame.f_code.co_filename).startswith(_TENSORFLOW_DIRECTORY):
             return True
         frame = frame.f_back
     return False

@@ -28,7 +28,8 @@ TF_STARTUP_LINE = re.compile(
 CASES = [
     # During TensorFlow's import: its first log line comes while it loads.
     ("01_callbacks.py", (), "stderr", "absl::InitializeLog", 1, "start-up"),
-    ("01_callbacks.py", ("--epochs", "3"), "stdout", "Epoch 1/3", 1, "an epoch of model.fit"),
+    # Many epochs: the run must stop within the epoch it is in, not after model.fit has finished them all.
+    ("01_callbacks.py", ("--epochs", "30"), "stdout", "Epoch 2/30", 1, "an epoch of model.fit"),
     # The data is loaded, the run directory made: the pipelines and the model are being built.
     ("02_scalars_custom_loop.py", (), "stdout", "Dataset:", 1, "start-up"),
     # The progress bar's last step of the epoch is printed, then the test split is evaluated.
@@ -92,6 +93,10 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_readable_logs(
     assert own_lines == [plumbing.STOPPED_LINE], f"at {moment}:\n{stderr[-3000:]}"
     assert not python_noise(stderr)
     assert "Logs written to" not in stdout
+    # Stopped where it was: no later epoch began.
+    epochs = re.findall(r"^Epoch (\d+)/(\d+)", stdout, re.MULTILINE)
+    if epochs:
+        assert int(epochs[-1][0]) < int(epochs[-1][1]), f"training ran to its end after Ctrl-C at {moment}"
     for event_file in tmp_path.rglob("events.out.tfevents.*"):
         # Every record is whole (TFRecordDataset checks each record's length and checksums), and
         # TensorBoard's reader loads the run.
