@@ -61,8 +61,8 @@ def main():
             # After each epoch, the matrix is measured on the held-out split with dropout off (test_step),
             # never on training batches. Summing COUNTS and normalizing once weighs every test image
             # equally; averaging per-batch normalized matrices would not.
-            true_labels, predicted_labels = starter.evaluate(test_step, test_batches)
-            counts = utils.get_confusion_matrix(true_labels, predicted_labels, num_classes)
+            true_labels, probabilities = starter.evaluate(test_step, test_batches)
+            counts = utils.get_confusion_matrix(true_labels, probabilities.argmax(axis=1), num_classes)
             figure = utils.plot_confusion_matrix(counts, dataset.class_names)
             with train_writer.as_default():
                 tf.summary.scalar("loss", train_loss.result(), step=epoch)

@@ -87,26 +87,6 @@ def mistakes_markdown(true_labels, probabilities, class_names, limit, epoch):
     )
 
 
-def make_predict(model):
-    """A compiled function that returns the class probabilities of a batch, with dropout off."""
-
-    # Any number of the model's images: the last, smaller batch reuses the one trace.
-    @tf.function(input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)])
-    def predict(images):
-        return tf.nn.softmax(model(images, training=False))
-
-    return predict
-
-
-def predict_test_split(predict, test_batches):
-    """Runs `predict` over the test split in order; returns (true labels, probabilities) as numpy arrays."""
-    true_labels, probabilities = [], []
-    for images, labels in test_batches:
-        probabilities.append(predict(images).numpy())
-        true_labels.append(labels.numpy())
-    return np.concatenate(true_labels), np.concatenate(probabilities)
-
-
 def main():
     parser = plumbing.make_parser("Log the model's most confident mistakes as a Markdown table in the Text tab.")
     parser.add_argument(
@@ -123,8 +103,9 @@ def main():
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
     train_loss, train_accuracy = starter.epoch_metrics()
+    test_loss, test_accuracy = starter.epoch_metrics()
     train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-    predict = make_predict(model)
+    test_step = starter.make_test_step(model, test_loss, test_accuracy)
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     # The test pipeline is never shuffled, so position i of its output is test image i.
     test_batches = starter.test_pipeline(dataset, args.batch_size)
@@ -139,20 +120,19 @@ def main():
 
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            train_loss.reset_state()
-            train_accuracy.reset_state()
+            for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
+                metric.reset_state()
             progress = keras.utils.Progbar(steps)
             for images, labels in train_batches:
                 loss = train_step(images, labels)
                 progress.add(1, values=[("loss", float(loss))])
 
             # The mistakes are those on the held-out split, after the epoch's training.
-            true_labels, probabilities = predict_test_split(predict, test_batches)
+            true_labels, probabilities = starter.evaluate(test_step, test_batches)
             table = mistakes_markdown(true_labels, probabilities, dataset.class_names, args.mistakes, epoch + 1)
             with writer.as_default():
                 tf.summary.text("mistakes", table, step=epoch)
-            accuracy = np.mean(probabilities.argmax(axis=1) == true_labels)
-            print(f"  test accuracy {accuracy:.4f}; the table lists up to {args.mistakes} of its mistakes")
+            print(f"  test accuracy {test_accuracy.result():.4f}; the table lists up to {args.mistakes} mistakes")
     finally:
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         writer.close()

@@ -14,7 +14,6 @@ Time on a 2-core CPU: about 10 s with --quick; a few minutes for 5 epochs of CIF
 import plumbing
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 import starter
@@ -22,29 +21,6 @@ import utils
 
 LEARNING_RATE = 1e-3
 DEFAULT_NUM_THRESHOLDS = 201
-
-
-def make_predict(model):
-    """A compiled function that returns the class probabilities of a batch, with dropout off.
-
-    A PR curve sweeps a threshold over these probabilities; the predicted class alone is not enough.
-    """
-
-    # Any number of the model's images: the last, smaller batch reuses the one trace.
-    @tf.function(input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)])
-    def predict(images):
-        return tf.nn.softmax(model(images, training=False))
-
-    return predict
-
-
-def predict_test_split(predict, test_batches):
-    """Runs `predict` over the test split; returns (true labels, probabilities) as numpy arrays."""
-    true_labels, probabilities = [], []
-    for images, labels in test_batches:
-        probabilities.append(predict(images).numpy())
-        true_labels.append(labels.numpy())
-    return np.concatenate(true_labels), np.concatenate(probabilities)
 
 
 def main():
@@ -65,8 +41,9 @@ def main():
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
     train_loss, train_accuracy = starter.epoch_metrics()
+    test_loss, test_accuracy = starter.epoch_metrics()
     train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-    predict = make_predict(model)
+    test_step = starter.make_test_step(model, test_loss, test_accuracy)
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
     steps = starter.steps_per_epoch(dataset, args.batch_size)
@@ -76,14 +53,14 @@ def main():
     try:
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            train_loss.reset_state()
-            train_accuracy.reset_state()
+            for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
+                metric.reset_state()
             progress = keras.utils.Progbar(steps)
             for images, labels in train_batches:
                 loss = train_step(images, labels)
                 progress.add(1, values=[("loss", float(loss))])
 
-            true_labels, probabilities = predict_test_split(predict, test_batches)
+            true_labels, probabilities = starter.evaluate(test_step, test_batches)
             summaries = utils.pr_curve_summaries(
                 true_labels, probabilities, dataset.class_names, num_thresholds=args.num_thresholds
             )
@@ -92,8 +69,7 @@ def main():
             with test_writer.as_default():
                 for summary in summaries:
                     tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=epoch)
-            accuracy = np.mean(probabilities.argmax(axis=1) == true_labels)
-            print(f"  test accuracy {accuracy:.4f}; {len(summaries)} PR curves logged")
+            print(f"  test accuracy {test_accuracy.result():.4f}; {len(summaries)} PR curves logged")
     finally:
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         test_writer.close()

@@ -273,7 +273,7 @@ def make_train_step(model, optimizer, loss_metric, accuracy_metric):
 
 
 def make_test_step(model, loss_metric, accuracy_metric):
-    """A compiled evaluation step (dropout off) that returns the predicted class of each image."""
+    """A compiled evaluation step (dropout off) that returns the probability of each class for each image."""
     loss_fn = make_loss()
 
     @tf.function(input_signature=batch_signature(model))
@@ -281,7 +281,7 @@ def make_test_step(model, loss_metric, accuracy_metric):
         logits = model(images, training=False)
         loss_metric.update_state(loss_fn(labels, logits), sample_weight=tf.shape(labels)[0])
         accuracy_metric.update_state(labels, logits)
-        return tf.argmax(logits, axis=-1)
+        return tf.nn.softmax(logits)
 
     return test_step
 
@@ -297,12 +297,17 @@ def steps_per_epoch(dataset, batch_size):
 
 
 def evaluate(test_step, test_batches):
-    """Runs the test step over every batch; returns (true labels, predicted labels) as numpy arrays."""
-    true_labels, predicted_labels = [], []
+    """Runs the test step over every batch, in order.
+
+    Returns:
+        (true_labels, probabilities): N integer labels and an (N, num_classes) array of class probabilities;
+        `probabilities.argmax(axis=1)` is the predicted class of each image.
+    """
+    true_labels, probabilities = [], []
     for images, labels in test_batches:
-        predicted_labels.append(test_step(images, labels).numpy())
+        probabilities.append(test_step(images, labels).numpy())
         true_labels.append(labels.numpy())
-    return np.concatenate(true_labels), np.concatenate(predicted_labels)
+    return np.concatenate(true_labels), np.concatenate(probabilities)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -269,7 +269,8 @@ def epoch_with_logging(loop, batches, dataset, writer, logging, epoch):
         loss = loop.train_step(images, labels)
         if on_batch is not None:
             on_batch(loss)
-    true_labels, predicted_labels = starter.evaluate(loop.test_step, batches.test)
+    true_labels, probabilities = starter.evaluate(loop.test_step, batches.test)
+    predicted_labels = probabilities.argmax(axis=1)
     with writer.as_default():
         if logging == "histograms_per_epoch":
             for weight in loop.model.weights:

@@ -96,7 +96,9 @@ def test_train_and_test_steps_learn_digits_and_report_epoch_means(digits):
     predictions, true_labels, batch_losses = [], [], []
     loss_fn = starter.make_loss()
     for images, labels in starter.test_pipeline(digits, 64):
-        predictions.append(test_step(images, labels).numpy())
+        probabilities = test_step(images, labels).numpy()
+        assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        predictions.append(probabilities.argmax(axis=1))
         true_labels.append(labels.numpy())
         batch_losses.append((float(loss_fn(labels, model(images))), len(labels)))
     accuracy = np.mean(np.concatenate(predictions) == np.concatenate(true_labels))
