@@ -1,21 +1,15 @@
 """
-Title: The starter: data, input pipelines, a CNN and a custom training loop (no TensorBoard yet)
-Description: The video's starting point, which every numbered script builds on.
+Title: The starter: data, input pipelines, a CNN and a training loop, with no TensorBoard yet
+Description: The video's starting point, which every numbered script builds on, in the order the video builds it:
+1. the data (`load_dataset`: CIFAR-10, MNIST or Fashion-MNIST, or the offline `digits`), with a held-out test split;
+2. the input pipelines (`normalize`, `make_augment`, `train_pipeline`, `test_pipeline`);
+3. the model (`build_cnn`, and `compiled_cnn` for `model.fit`);
+4. the training and test steps (`make_train_step`, `make_test_step`, `epoch_metrics`, `evaluate`);
+5. `main()`: a custom training loop that prints one line of metrics per epoch and logs nothing, which is
+   exactly the problem the numbered scripts solve with TensorBoard.
 
 Run it:   python starter.py            (or --quick for a smoke test)
-It writes no logs: it prints one line of metrics per epoch, which is exactly the problem the numbered
-scripts solve with TensorBoard.
 Time on a 2-core CPU: about 8 s with --quick; a few minutes for the default 5 epochs of CIFAR-10.
-
-In the order the video builds it:
-1. The data: `load_dataset` (CIFAR-10, MNIST or Fashion-MNIST through tensorflow_datasets, or `digits`, the
-   8x8 handwritten digits bundled with scikit-learn, for offline use), always with a real held-out test split.
-2. The input pipelines: `normalize`, `make_augment`, `train_pipeline`, `test_pipeline` (08_profiler.py
-   adds a naive one, the lesson of the Profile tab).
-3. The model: `build_cnn` (and `compiled_cnn` for `model.fit`).
-4. The training and test steps: `make_train_step`, `make_test_step`, `epoch_metrics`, `evaluate`.
-5. `main()`: the custom training loop, which prints metrics and logs nothing.
-
 The flags, run directories and dataset choice that every script shares are plumbing, in plumbing.py.
 """
 
@@ -42,9 +36,7 @@ SHUFFLE_BUFFER = 10_000
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-# ---------------------------------------------------------------------------------------------------
-# 1. The data
-# ---------------------------------------------------------------------------------------------------
+# 1. The data -----------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -87,14 +79,6 @@ def load_digits(test_fraction=0.2, seed=0):
     return train_images, train_labels, test_images, test_labels
 
 
-def _num_examples(info, split, data):
-    """The size of a split, from the dataset's info, or counted where the info has none (mock data)."""
-    try:
-        return info.splits[split].num_examples
-    except KeyError:
-        return sum(1 for _ in data)
-
-
 def _load_tfds(name):
     import tensorflow_datasets as tfds
 
@@ -102,8 +86,10 @@ def _load_tfds(name):
     class_names = tuple(info.features["label"].names)
     if name == "cifar10" and class_names[0] == "0":
         class_names = CIFAR10_CLASS_NAMES
-    num_train = _num_examples(info, "train", train)
-    num_test = _num_examples(info, "test", test)
+    # Under tfds.testing.mock_data the info has no splits: count the examples there.
+    sizes = {name: split.num_examples for name, split in info.splits.items()}
+    num_train = sizes.get("train") or sum(1 for _ in train)
+    num_test = sizes.get("test") or sum(1 for _ in test)
     image_shape = tuple(info.features["image"].shape)
     return Dataset(name, train, test, class_names, image_shape, num_train, num_test)
 
@@ -135,9 +121,7 @@ def load_dataset(name, quick=False):
     return dataset
 
 
-# ---------------------------------------------------------------------------------------------------
-# 2. The input pipelines
-# ---------------------------------------------------------------------------------------------------
+# 2. The input pipelines ------------------------------------------------------------------------------------
 
 
 def normalize(images, labels):
@@ -194,9 +178,7 @@ def test_pipeline(dataset, batch_size):
     return dataset.test.cache().batch(batch_size).map(normalize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-# ---------------------------------------------------------------------------------------------------
-# 3. The model
-# ---------------------------------------------------------------------------------------------------
+# 3. The model ----------------------------------------------------------------------------------------------
 
 
 def build_cnn(image_shape, num_classes, units=64, dropout=0.1):
@@ -235,9 +217,7 @@ def make_loss():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-# ---------------------------------------------------------------------------------------------------
-# 4. The training and test steps
-# ---------------------------------------------------------------------------------------------------
+# 4. The training and test steps ----------------------------------------------------------------------------
 
 
 def batch_signature(model):
@@ -310,9 +290,7 @@ def evaluate(test_step, test_batches):
     return np.concatenate(true_labels), np.concatenate(probabilities)
 
 
-# ---------------------------------------------------------------------------------------------------
-# 5. The video's training loop: it prints metrics and logs nothing to TensorBoard
-# ---------------------------------------------------------------------------------------------------
+# 5. The video's training loop: it prints metrics and logs nothing to TensorBoard ---------------------------
 
 
 def make_parser():
