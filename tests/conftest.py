@@ -23,6 +23,8 @@ SCRIPT_ARGS = {
     "06_hparams.py": (),
     "07_projector.py": (),
     "08_profiler.py": (),
+    "11_custom_scalars.py": ("--epochs", "3"),
+    "12_debugger.py": (),
 }
 
 
