@@ -11,15 +11,16 @@ Time on a 2-core CPU: about 10 s with --quick; about 2 minutes for 5 epochs of C
 
 import keras
 
+import plumbing
 import starter
 
 
 def main():
-    parser = starter.make_parser("Train with model.fit and the keras.callbacks.TensorBoard callback.")
-    args = starter.parse_args(parser)
-    starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    parser = plumbing.make_parser("Train with model.fit and the keras.callbacks.TensorBoard callback.")
+    args = plumbing.parse_args(parser)
+    plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     model.compile(
@@ -42,8 +43,8 @@ def main():
         callbacks=[tensorboard_callback],
     )
     print(f"Final held-out accuracy: {history.history['val_accuracy'][-1]:.4f}")
-    starter.print_view_command(run_dir, "Scalars (then Distributions, Histograms and Graphs)")
+    plumbing.print_view_command(run_dir, "Scalars (then Distributions, Histograms and Graphs)")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

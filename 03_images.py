@@ -12,24 +12,25 @@ Time on a 2-core CPU: about 10 s with --quick; under a minute for one epoch of C
 
 import tensorflow as tf
 
+import plumbing
 import starter
 import utils
 
 
 def main():
-    parser = starter.make_parser("Log augmented training images to the Images tab.", epochs=1)
+    parser = plumbing.make_parser("Log augmented training images to the Images tab.", epochs=1)
     parser.add_argument(
         "--grid-every",
-        type=starter.positive_int,
+        type=plumbing.positive_int,
         default=100,
         help="log a grid every N batches (default: 100; each grid is a matplotlib figure, which is slow)",
     )
     parser.add_argument(
-        "--grid-size", type=starter.positive_int, default=25, help="images per grid (default: 25, a 5 x 5 grid)"
+        "--grid-size", type=plumbing.positive_int, default=25, help="images per grid (default: 25, a 5 x 5 grid)"
     )
-    args = starter.parse_args(parser)
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    args = plumbing.parse_args(parser)
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
     # The augmentation ends by clipping pixels to [0, 1]: brightness changes can push them outside, and
     # tf.summary.image expects floats in [0, 1].
     train_batches = starter.train_pipeline(dataset, max(args.batch_size, args.grid_size))
@@ -53,8 +54,8 @@ def main():
     print(f"Logged {grids} grid(s) of {args.grid_size} augmented images and one raw batch.")
     # TensorBoard keeps only 10 images per tag unless told otherwise. Give a number: in TensorBoard 2.21
     # "images=0" shows no images at all rather than all of them.
-    starter.print_view_command(run_dir, "Images", extra_flags="--samples_per_plugin images=1000")
+    plumbing.print_view_command(run_dir, "Images", extra_flags="--samples_per_plugin images=1000")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

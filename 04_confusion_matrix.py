@@ -10,9 +10,11 @@ View it:  tensorboard --logdir logs/04_confusion_matrix --samples_per_plugin ima
 Time on a 2-core CPU: about 10 s with --quick; a few minutes for 5 epochs of CIFAR-10.
 """
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+import plumbing
 import starter
 import utils
 
@@ -24,37 +26,48 @@ def per_class_accuracy(counts):
 
 
 def main():
-    parser = starter.make_parser("Log a confusion matrix of the test split every epoch.")
-    args = starter.parse_args(parser)
-    starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    parser = plumbing.make_parser("Log a confusion matrix of the test split every epoch.")
+    args = plumbing.parse_args(parser)
+    plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
     num_classes = len(dataset.class_names)
 
-    batches = starter.make_batches(dataset, args.batch_size)
-    loop = starter.make_custom_loop(dataset)
+    train_batches = starter.train_pipeline(dataset, args.batch_size)
+    test_batches = starter.test_pipeline(dataset, args.batch_size)
+    model = starter.build_cnn(dataset.image_shape, num_classes)
+    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    train_loss, train_accuracy = starter.epoch_metrics()
+    test_loss, test_accuracy = starter.epoch_metrics()
+    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
+    test_step = starter.make_test_step(model, test_loss, test_accuracy)
 
     train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
     test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
     try:
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            loop.reset_metrics()
-            starter.train_epoch(loop.train_step, batches.train, batches.steps_per_epoch)
-            # The matrix is measured on the held-out split with dropout off (test_step), never on training
-            # batches. Summing COUNTS and normalizing once weighs every test image equally; averaging
-            # per-batch normalized matrices would not.
-            true_labels, predicted_labels = starter.evaluate(loop.test_step, batches.test)
+            for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
+                metric.reset_state()
+            progress = keras.utils.Progbar(starter.steps_per_epoch(dataset, args.batch_size))
+            for images, labels in train_batches:
+                loss = train_step(images, labels)
+                progress.add(1, values=[("loss", float(loss))])
+
+            # After each epoch, the matrix is measured on the held-out split with dropout off (test_step),
+            # never on training batches. Summing COUNTS and normalizing once weighs every test image
+            # equally; averaging per-batch normalized matrices would not.
+            true_labels, predicted_labels = starter.evaluate(test_step, test_batches)
             counts = utils.get_confusion_matrix(true_labels, predicted_labels, num_classes)
             figure = utils.plot_confusion_matrix(counts, dataset.class_names)
             with train_writer.as_default():
-                tf.summary.scalar("loss", loop.train_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", loop.train_accuracy.result(), step=epoch)
+                tf.summary.scalar("loss", train_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", train_accuracy.result(), step=epoch)
             with test_writer.as_default():
-                tf.summary.scalar("loss", loop.test_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", loop.test_accuracy.result(), step=epoch)
+                tf.summary.scalar("loss", test_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", test_accuracy.result(), step=epoch)
                 tf.summary.image("confusion_matrix", utils.plot_to_image(figure), step=epoch)
-            print(f"  test loss {loop.test_loss.result():.4f}, test accuracy {loop.test_accuracy.result():.4f}")
+            print(f"  test loss {test_loss.result():.4f}, test accuracy {test_accuracy.result():.4f}")
     finally:
         train_writer.close()
         test_writer.close()
@@ -64,8 +77,8 @@ def main():
     for name, class_accuracy, total in zip(dataset.class_names, accuracy, totals, strict=True):
         print(f"  {name:>12}: {class_accuracy:.4f} of {total} test images")
     # TensorBoard keeps 10 images per tag by default: more than 10 epochs need this flag to show every one.
-    starter.print_view_command(run_dir, "Images", extra_flags="--samples_per_plugin images=1000")
+    plumbing.print_view_command(run_dir, "Images", extra_flags="--samples_per_plugin images=1000")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

@@ -1,11 +1,12 @@
 """
-Title: The op graph of a tf.function, with trace_on and trace_export
-Description: Trace a tf.function once and export its graph, so the Graphs tab shows every operation.
+Title: The op graph of a tf.function
+Description: Trace a tf.function into a graph and write it, so the Graphs tab shows every operation.
 
 TensorBoard tab: Graphs. Run `function`: the video's relu(matmul(x, y)) on two 3x3 matrices, a graph
 of MatMul and Relu. Run `model`: the CNN's forward pass, with its Conv2D, MaxPool and MatMul ops.
 Keras 3's TensorBoard callback (01_callbacks.py) shows only the conceptual "keras" graph; this is how
-to get the op graph. With `--profile`, the traces also record a profile (Profile tab).
+to get the op graph. With `--profile`, each function also runs once under the video's
+trace_on/trace_export, which records a profile of that call (Profile tab).
 Run it:   python 05_graph.py               (or --quick; the same thing: it trains nothing)
 View it:  tensorboard --logdir logs/05_graph
 Time on a 2-core CPU: about 5 s.
@@ -13,6 +14,7 @@ Time on a 2-core CPU: about 5 s.
 
 import tensorflow as tf
 
+import plumbing
 import starter
 
 
@@ -22,36 +24,37 @@ def relu_matmul(x, y):
     return tf.nn.relu(tf.matmul(x, y))
 
 
-def discard_collected_graphs():
-    """Empties TensorFlow's collection of traced graphs, so that the next trace holds one function only.
+def write_op_graph(writer, function, inputs):
+    """Writes the op graph of a tf.function, traced for `inputs`, as the writer's run graph.
 
-    In TF 2.21, trace_export stops the trace but not the collection of graphs: a second trace would also
-    hold every graph run since the first export (that export's own summary write among them). An export
-    with no default writer writes nothing and empties the collection; the first such export of a process
-    leaves one constant behind, hence two.
+    `get_concrete_function` traces the Python function into a graph without running it, and
+    `tf.summary.graph` writes that graph: no trace to switch on and off, nothing else recorded.
     """
-    for _ in range(2):
-        tf.summary.trace_on(graph=True)
-        tf.summary.trace_export(name="discarded", step=0)
+    graph = function.get_concrete_function(*inputs).graph
+    with writer.as_default():
+        tf.summary.graph(graph)
 
 
-def export_graph(writer, name, function, inputs, profile, profiler_outdir):
-    """Calls a tf.function once with tracing on, and writes its graph with `writer`."""
-    discard_collected_graphs()
-    # Since TF 2.16 profiler_outdir is read by trace_on only; trace_export ignores it.
-    tf.summary.trace_on(graph=True, profiler=profile, profiler_outdir=profiler_outdir if profile else None)
+def write_profiled_call(writer, name, function, inputs, profiler_outdir):
+    """Runs a tf.function once with the profiler on and writes that call's run metadata.
+
+    trace_on/trace_export is the video's API, kept for this one thing that tf.summary.graph can't do: it
+    records a profile of a real call (Profile tab) and, beside its graph, what the call cost.
+    Since TF 2.16 `profiler_outdir` is read by trace_on only; trace_export ignores it.
+    """
+    tf.summary.trace_on(graph=True, profiler=True, profiler_outdir=profiler_outdir)
     function(*inputs)
     with writer.as_default():
         tf.summary.trace_export(name=name, step=0)
 
 
 def main():
-    parser = starter.make_parser("Log op graphs of tf.functions to the Graphs tab.")
+    parser = plumbing.make_parser("Log op graphs of tf.functions to the Graphs tab.")
     parser.add_argument("--profile", action="store_true", help="also record a profile of each traced call")
-    args = starter.parse_args(parser)
-    starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    args = plumbing.parse_args(parser)
+    plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     x = tf.random.uniform((3, 3))
     y = tf.random.uniform((3, 3))
@@ -63,19 +66,19 @@ def main():
     def forward_pass(images):
         return model(images, training=False)
 
-    # A trace records every graph that runs until trace_export, so the model, the writers and the inputs
-    # are all created before tracing starts.
     function_writer = tf.summary.create_file_writer(str(run_dir / "function"))
     model_writer = tf.summary.create_file_writer(str(run_dir / "model"))
     try:
-        # The first call of a tf.function traces it into a graph: that is the call to record.
-        export_graph(function_writer, "relu_matmul", relu_matmul, (x, y), args.profile, str(run_dir / "function"))
-        export_graph(model_writer, "cnn_forward_pass", forward_pass, (images,), args.profile, str(run_dir / "model"))
+        write_op_graph(function_writer, relu_matmul, (x, y))
+        write_op_graph(model_writer, forward_pass, (images,))
+        if args.profile:
+            write_profiled_call(function_writer, "relu_matmul", relu_matmul, (x, y), str(run_dir / "function"))
+            write_profiled_call(model_writer, "cnn_forward_pass", forward_pass, (images,), str(run_dir / "model"))
     finally:
         function_writer.close()
         model_writer.close()
-    starter.print_view_command(run_dir, "Graphs (pick the run in the Run menu)")
+    plumbing.print_view_command(run_dir, "Graphs (pick the run in the Run menu)")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

@@ -22,6 +22,7 @@ import re
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+import plumbing
 import starter
 
 # The video's search space. Names have no spaces, so they are valid tags and easy to type in filters.
@@ -89,21 +90,21 @@ def run_trial(dataset, args, trial):
 
 
 def main():
-    parser = starter.make_parser("Hyperparameter search logged to the HParams dashboard.", epochs=1)
-    parser.add_argument("--trials", type=starter.positive_int, help="run a random sample of N grid trials")
+    parser = plumbing.make_parser("Hyperparameter search logged to the HParams dashboard.", epochs=1)
+    parser.add_argument("--trials", type=plumbing.positive_int, help="run a random sample of N grid trials")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random sample (default: 0)")
     parser.add_argument("--shard", type=shard, default=(1, 1), help="run only share K of N, e.g. 1/2")
     parser.add_argument(
         "--experiment",
         help="name of the experiment directory; give the same name to every shard so they share it",
     )
-    args = starter.parse_args(parser)
-    starter.configure_gpu()
-    dataset = starter.load_from_args(args)
+    args = plumbing.parse_args(parser)
+    plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
     if args.experiment:
-        experiment_dir = starter.shared_run_dir(args.logdir, __file__, args.experiment)
+        experiment_dir = plumbing.shared_run_dir(args.logdir, __file__, args.experiment)
     else:
-        experiment_dir = starter.new_run_dir(args.logdir, __file__)
+        experiment_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     # The experiment's hparams and metrics are declared once, at the root of the experiment.
     with tf.summary.create_file_writer(str(experiment_dir)).as_default():
@@ -119,7 +120,7 @@ def main():
             # exist_ok=False: a shared experiment never overwrites a trial another run has logged.
             trial_dir.mkdir()
         except FileExistsError:
-            starter.fail(f"{trial_dir} already exists; pick a new --experiment name to run the trials again")
+            plumbing.fail(f"{trial_dir} already exists; pick a new --experiment name to run the trials again")
         loss, accuracy = run_trial(dataset, args, trial)
         writer = tf.summary.create_file_writer(str(trial_dir))
         with writer.as_default():
@@ -133,8 +134,8 @@ def main():
     best_accuracy, best_name = max(results)
     which = "this shard's" if args.shard[1] > 1 else "the"
     print(f"Best of {which} {len(results)} trials: {best_name} with test accuracy {best_accuracy:.4f}")
-    starter.print_view_command(experiment_dir, "HParams")
+    plumbing.print_view_command(experiment_dir, "HParams")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

@@ -14,6 +14,7 @@ Time on a 2-core CPU: about 10 s with --quick; about 2 minutes with CIFAR-10.
 import keras
 import numpy as np
 
+import plumbing
 import starter
 import utils
 
@@ -28,14 +29,14 @@ def held_out_sample(dataset, count):
 
 
 def main():
-    parser = starter.make_parser("Write learned embeddings for the Projector tab.", epochs=3)
+    parser = plumbing.make_parser("Write learned embeddings for the Projector tab.", epochs=3)
     parser.add_argument(
-        "--points", type=starter.positive_int, default=500, help="held-out images to embed (default: 500)"
+        "--points", type=plumbing.positive_int, default=500, help="held-out images to embed (default: 500)"
     )
-    args = starter.parse_args(parser)
-    starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    args = plumbing.parse_args(parser)
+    plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     model = starter.compiled_cnn(dataset)
     model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2)
@@ -51,8 +52,8 @@ def main():
         run_dir, {"features": features, "pixels": pixels}, labels, dataset.class_names, images
     )
     print(f"Embedded {len(labels)} held-out images: {', '.join(tensor_names)}.")
-    starter.print_view_command(run_dir, "Projector")
+    plumbing.print_view_command(run_dir, "Projector")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

@@ -15,6 +15,7 @@ import time
 
 import keras
 
+import plumbing
 import starter
 
 # The first batches of a run include tracing and warm-up, which would hide the steady state.
@@ -63,11 +64,11 @@ def profile_pipeline(name, batches, dataset, args, run_dir):
 
 
 def main():
-    parser = starter.make_parser("Profile training with a naive and an optimized input pipeline.", epochs=2)
-    args = starter.parse_args(parser)
-    device = starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    parser = plumbing.make_parser("Profile training with a naive and an optimized input pipeline.", epochs=2)
+    args = plumbing.parse_args(parser)
+    device = plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
     print(f"Training runs on the {device}.")
 
     # naive: one image at a time, no cache, no parallel map, no prefetch.
@@ -83,10 +84,10 @@ def main():
     print(f"\nShare of step time spent waiting for input (measured on the {device}):")
     for name, share in shares.items():
         print(f"  {name:>9}: {share:.1%}")
-    starter.print_view_command(
+    plumbing.print_view_command(
         run_dir, "Profile (choose a run, then Overview, Input pipeline analyzer or Trace viewer)"
     )
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

@@ -18,14 +18,17 @@ import statistics
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import plumbing  # noqa: E402
 import starter  # noqa: E402
 import utils  # noqa: E402
 
@@ -53,7 +56,7 @@ def load_benchmark_data(args):
     if args.dataset == "synthetic":
         sizes = (QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES) if args.quick else (TRAIN_IMAGES, TEST_IMAGES)
         return synthetic_cifar10(*sizes)
-    return starter.load_dataset(starter.resolve_dataset(args.dataset), quick=args.quick)
+    return starter.load_dataset(plumbing.resolve_dataset(args.dataset), quick=args.quick)
 
 
 def seconds_taken(functions, repeats):
@@ -69,6 +72,18 @@ def seconds_taken(functions, repeats):
             function()
             times[name].append(time.perf_counter() - started)
     return times
+
+
+def make_loop(dataset):
+    """The starter's CNN with Adam, its compiled train and test steps (their metrics are not read here)."""
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    return types.SimpleNamespace(
+        model=model,
+        optimizer=optimizer,
+        train_step=starter.make_train_step(model, optimizer, *starter.epoch_metrics()),
+        test_step=starter.make_test_step(model, *starter.epoch_metrics()),
+    )
 
 
 def train_over(loop, batches):
@@ -131,7 +146,9 @@ def epoch_with_logging(loop, batches, dataset, writer, logging, epoch):
 
 def logging_overheads(dataset, args, loop, scratch_dir):
     """Each logging variant's median epoch time over the epoch time without any summaries."""
-    batches = starter.make_batches(dataset, args.batch_size)
+    batches = types.SimpleNamespace(
+        train=starter.train_pipeline(dataset, args.batch_size), test=starter.test_pipeline(dataset, args.batch_size)
+    )
     variants = ["none", "scalars_per_batch", "histograms_per_epoch", "confusion_matrix_per_epoch"]
     writers = {name: tf.summary.create_file_writer(str(Path(scratch_dir) / name)) for name in variants}
     epochs = {name: iter(range(1_000_000)) for name in variants}
@@ -210,12 +227,12 @@ def main():
     parser = argparse.ArgumentParser(description="Benchmark the input pipelines and the cost of logging.")
     parser.add_argument(
         "--dataset",
-        choices=["synthetic", *starter.DATASETS[1:]],
+        choices=["synthetic", *plumbing.DATASETS[1:]],
         default="synthetic",
         help="synthetic: CIFAR-10-shaped data made in memory (default, offline)",
     )
-    parser.add_argument("--batch-size", type=starter.positive_int, default=64)
-    parser.add_argument("--repeats", type=starter.positive_int, default=None, help="timed repeats (default: 3)")
+    parser.add_argument("--batch-size", type=plumbing.positive_int, default=64)
+    parser.add_argument("--repeats", type=plumbing.positive_int, default=None, help="timed repeats (default: 3)")
     parser.add_argument("--quick", action="store_true", help="a small subset and 2 repeats: a smoke test")
     parser.add_argument("--output-dir", default=str(ROOT / "bench"), help="where RESULTS.md and results.json go")
     args = parser.parse_args()
@@ -224,12 +241,12 @@ def main():
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        starter.fail(f"cannot write to --output-dir {args.output_dir!r}: {error.strerror or error}")
+        plumbing.fail(f"cannot write to --output-dir {args.output_dir!r}: {error.strerror or error}")
 
-    starter.configure_gpu()
+    plumbing.configure_gpu()
     dataset = load_benchmark_data(args)
     print(f"Data: {dataset.num_train} train and {dataset.num_test} test images of {dataset.image_shape}")
-    loop = starter.make_custom_loop(dataset)
+    loop = make_loop(dataset)
     print("Training rate:", flush=True)
     results = training_rates(dataset, args, loop)
     results["starter_over_compute"] = results["starter_ips"] / results["compute_only_ips"]
@@ -256,4 +273,4 @@ def main():
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

@@ -77,3 +77,8 @@ def traced_graph_ops(accumulator, tag):
         {node.op for node in function_graph.pre_optimization_graph.node}
         for function_graph in run_metadata.function_graphs
     ]
+
+
+def run_graph_ops(accumulator):
+    """The op types of a run's graph (tf.summary.graph), as the Graphs tab reads it."""
+    return {node.op for node in accumulator.Graph().node}

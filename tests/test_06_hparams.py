@@ -56,12 +56,12 @@ def test_every_trial_has_its_hparams_and_finite_held_out_metrics(hparams_run):
 
 
 def _names(args_list):
-    parser_args = [hparams_script.starter.parse_args(_parser(), args) for args in args_list]
+    parser_args = [hparams_script.plumbing.parse_args(_parser(), args) for args in args_list]
     return [hparams_script.trial_name(*trial) for args in parser_args for trial in hparams_script.choose_trials(args)]
 
 
 def _parser():
-    parser = hparams_script.starter.make_parser("test", epochs=1)
+    parser = hparams_script.plumbing.make_parser("test", epochs=1)
     parser.add_argument("--trials", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shard", type=hparams_script.shard, default=(1, 1))

@@ -62,11 +62,11 @@ def test_images_of_03_and_04(server, runs):
 def test_graphs_conceptual_from_01_and_op_graphs_from_05(server, runs):
     info = server.get(f"{PLUGIN}/graphs/info")
     assert info[f"{runs['01_callbacks.py']}/train"]["tags"]["keras"]["conceptual_graph"]
-    assert info[f"{runs['05_graph.py']}/function"]["tags"]["relu_matmul"]["op_graph"]
-    assert info[f"{runs['05_graph.py']}/model"]["tags"]["cnn_forward_pass"]["op_graph"]
-    graph = server.get(f"{PLUGIN}/graphs/graph", raw=True, run=f"{runs['05_graph.py']}/function", tag="relu_matmul")
+    assert info[f"{runs['05_graph.py']}/function"]["run_graph"]
+    assert info[f"{runs['05_graph.py']}/model"]["run_graph"]
+    graph = server.get(f"{PLUGIN}/graphs/graph", raw=True, run=f"{runs['05_graph.py']}/function")
     assert b'op: "MatMul"' in graph and b'op: "Relu"' in graph
-    graph = server.get(f"{PLUGIN}/graphs/graph", raw=True, run=f"{runs['05_graph.py']}/model", tag="cnn_forward_pass")
+    graph = server.get(f"{PLUGIN}/graphs/graph", raw=True, run=f"{runs['05_graph.py']}/model")
     assert b'op: "Conv2D"' in graph
 
 

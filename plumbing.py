@@ -1,0 +1,258 @@
+"""
+What every numbered script shares but no lesson teaches: the plumbing around the lessons.
+
+- Flags: `make_parser` (`--dataset`, `--epochs`, `--batch-size`, `--logdir`, `--quick`), `parse_args`, and the
+  argparse types `positive_int` and `positive_float`;
+- run directories that are never reused (`new_run_dir`, `shared_run_dir`) and `print_view_command`, the
+  `tensorboard --logdir ...` line every script ends with;
+- the `auto` dataset choice: `resolve_dataset` (CIFAR-10 when it is cached or can be downloaded, else the
+  offline `digits`, decided in seconds by `is_cached` and `can_connect`) and `load_from_args`;
+- one-line errors (`fail`), a Ctrl-C that keeps what was logged (`run`), and GPU memory growth (`configure_gpu`).
+
+The video's own code (data, pipelines, CNN, training steps) is in starter.py; TensorBoard helpers are in utils.py.
+"""
+
+import argparse
+import datetime
+import logging
+import socket
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+DATASETS = ("auto", "cifar10", "mnist", "fashion_mnist", "digits")
+
+# Where tensorflow_datasets downloads each dataset from. A quick connection to this host tells whether a
+# download can work, because an offline `tfds.load` keeps retrying for minutes before it gives up.
+DOWNLOAD_URLS = {
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+    "mnist": "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+}
+CONNECT_TIMEOUT_SECONDS = 3.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------
+
+
+def positive_int(text):
+    """argparse type: an integer greater than zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite number greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {text}")
+    return value
+
+
+def make_parser(description, epochs=5, batch_size=64):
+    """The flags every script shares; a script adds its own before parsing."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="auto",
+        help="auto: CIFAR-10 when it is cached or can be downloaded, else the offline digits",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help=f"passes over the training data (default: {epochs}, or 1 with --quick)",
+    )
+    parser.set_defaults(default_epochs=epochs)
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size)
+    parser.add_argument("--logdir", default="logs", help="root of all TensorBoard logs (default: logs)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a tiny subset and one epoch: a smoke test that takes seconds",
+    )
+    return parser
+
+
+def parse_args(parser, argv=None):
+    """Parses the command line; `--quick` means one epoch unless `--epochs` is given too."""
+    args = parser.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = 1 if args.quick else args.default_epochs
+    return args
+
+
+def fail(message):
+    """Ends the program with a one-line error on stderr and exit status 1."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def run(main):
+    """Runs `main()`; Ctrl-C ends it with one line instead of a traceback.
+
+    Scripts close their summary writers in `finally` blocks, so everything logged before Ctrl-C is kept.
+    """
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\nStopped by Ctrl-C: everything logged so far is kept.", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Log directories
+# ---------------------------------------------------------------------------------------------------
+
+
+def new_run_dir(logdir, script_path):
+    """Creates and returns a new, empty directory `<logdir>/<script stem>/<date-time>`.
+
+    A rerun never writes into an earlier run: if the name exists (two runs in the same second) a
+    suffix is added. An unwritable logdir ends the program with a one-line error.
+    """
+    experiment_dir = Path(logdir) / Path(script_path).stem
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        experiment_dir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            run_dir = experiment_dir / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+            try:
+                run_dir.mkdir()
+                return run_dir
+            except FileExistsError:
+                continue
+    except OSError as error:
+        fail(f"cannot write logs under --logdir {logdir!r}: {error.strerror or error}")
+    fail(f"could not find a new run directory name under {experiment_dir}")
+
+
+def shared_run_dir(logdir, script_path, name):
+    """Returns `<logdir>/<script stem>/<name>`, created if needed, for processes that share one run.
+
+    Whoever writes into it must still never overwrite what is there (see 06_hparams.py).
+    """
+    run_dir = Path(logdir) / Path(script_path).stem / name
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        fail(f"cannot write logs under --logdir {logdir!r}: {error.strerror or error}")
+    return run_dir
+
+
+def print_view_command(run_dir, tab, extra_flags=""):
+    """Prints the command that shows this script's logs, and the tab to open."""
+    experiment_dir = Path(run_dir).parent
+    flags = f" {extra_flags}" if extra_flags else ""
+    print(f"\nLogs written to {run_dir}")
+    print(f"View them:  tensorboard --logdir {experiment_dir}{flags}")
+    print(f"Then open http://localhost:6006 and the {tab} tab.")
+
+
+def configure_gpu():
+    """Lets TensorFlow grow GPU memory as needed, when there is a GPU; returns 'GPU' or 'CPU'.
+
+    The video set memory growth on `physical_devices[0]` unconditionally, which raises an IndexError on
+    a machine without a GPU.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    return "GPU" if gpus else "CPU"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The dataset: `auto` and the offline probe
+# ---------------------------------------------------------------------------------------------------
+
+
+def can_connect(url, timeout=CONNECT_TIMEOUT_SECONDS):
+    """True when a TCP connection to the URL's host opens within `timeout` seconds.
+
+    The check runs in a daemon thread because a name lookup on a broken network ignores socket
+    timeouts; the thread is simply abandoned when it takes too long.
+    """
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    result = {}
+
+    def connect():
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            result["ok"] = True
+        except OSError:
+            result["ok"] = False
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    return result.get("ok", False)
+
+
+def is_cached(name):
+    """True when tensorflow_datasets has already prepared `name` in its data directory."""
+    import tensorflow_datasets as tfds
+
+    # A half-finished earlier download makes tfds log a warning here; the answer is simply "no".
+    absl_logger = logging.getLogger("absl")
+    previous_level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)
+    try:
+        return tfds.builder(name).is_prepared()
+    finally:
+        absl_logger.setLevel(previous_level)
+
+
+def resolve_dataset(name):
+    """Turns `--dataset` into a dataset that can really be loaded, within seconds.
+
+    `auto` picks CIFAR-10 when it is cached or downloadable, else `digits` with one warning line. A
+    dataset named explicitly that can't be had ends the program with a one-line error; it is never
+    silently swapped for another.
+    """
+    if name == "digits":
+        return name
+    wanted = "cifar10" if name == "auto" else name
+    if is_cached(wanted) or can_connect(DOWNLOAD_URLS[wanted]):
+        return wanted
+    host = urllib.parse.urlsplit(DOWNLOAD_URLS[wanted]).hostname
+    if name == "auto":
+        print(
+            f"warning: CIFAR-10 is not cached and {host} cannot be reached, so this run uses the "
+            "offline 'digits' dataset; to get CIFAR-10, run once online: python starter.py --dataset cifar10",
+            file=sys.stderr,
+        )
+        return "digits"
+    fail(
+        f"{name} is not cached and {host} cannot be reached; connect to the internet once "
+        "to download it, or use --dataset digits (offline)"
+    )
+
+
+def load_from_args(args):
+    """Resolves and loads `--dataset`, honouring `--quick`, and prints what was loaded."""
+    # Imported here rather than at the top because starter.py imports this module for its own main().
+    import starter
+
+    name = resolve_dataset(args.dataset)
+    dataset = starter.load_dataset(name, quick=args.quick)
+    print(
+        f"Dataset: {dataset.name}, {dataset.num_train} train and {dataset.num_test} held-out test "
+        f"images of {dataset.image_shape}"
+    )
+    return dataset
