@@ -16,6 +16,7 @@ import tensorflow as tf
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 
+import plumbing
 import starter
 
 # The tags the loop logs and the layout names, in one place, so that a chart can't point at a tag that
@@ -70,11 +71,11 @@ def write_layout(writer, layout):
 
 
 def main():
-    parser = starter.make_parser("Lay out train/test charts and a batch-loss margin chart in Custom Scalars.")
-    args = starter.parse_args(parser)
-    starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    run_dir = starter.new_run_dir(args.logdir, __file__)
+    parser = plumbing.make_parser("Lay out train/test charts and a batch-loss margin chart in Custom Scalars.")
+    args = plumbing.parse_args(parser)
+    plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
@@ -120,8 +121,8 @@ def main():
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         train_writer.close()
         test_writer.close()
-    starter.print_view_command(run_dir, "Custom Scalars")
+    plumbing.print_view_command(run_dir, "Custom Scalars")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)

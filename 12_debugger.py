@@ -19,6 +19,7 @@ import math
 import keras
 import tensorflow as tf
 
+import plumbing
 import starter
 
 # Adam's usual rate is 0.001: a thousand times that is the deliberate mistake.
@@ -40,7 +41,7 @@ def naive_cross_entropy(labels, logits):
 def make_naive_train_step(model, optimizer):
     """A compiled training step like the starter's, but with the hand-written loss."""
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=starter.batch_signature(model))
     def train_step(images, labels):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
@@ -77,17 +78,17 @@ def train_until_not_finite(train_step, train_batches, epochs, steps):
 
 
 def main():
-    parser = starter.make_parser("Record a training run that produces Inf/NaN for Debugger V2.")
+    parser = plumbing.make_parser("Record a training run that produces Inf/NaN for Debugger V2.")
     parser.add_argument(
         "--learning-rate",
-        type=starter.positive_float,
+        type=plumbing.positive_float,
         default=DEFAULT_LEARNING_RATE,
         help=f"Adam's learning rate (default: {DEFAULT_LEARNING_RATE:g}, far too large on purpose; try 0.001)",
     )
-    args = starter.parse_args(parser)
-    starter.configure_gpu()
-    dataset = starter.load_from_args(args)
-    dump_dir = starter.new_run_dir(args.logdir, __file__)
+    args = plumbing.parse_args(parser)
+    plumbing.configure_gpu()
+    dataset = plumbing.load_from_args(args)
+    dump_dir = plumbing.new_run_dir(args.logdir, __file__)
     train_batches = starter.train_pipeline(dataset, args.batch_size)
 
     # Everything that is not the training itself is built before the dump starts, so that the dump holds
@@ -124,8 +125,8 @@ def main():
     print(f"\nLogs written to {dump_dir}")
     # Not `tensorboard --logdir logs`: Debugger V2 looks for a dump only in the root of --logdir.
     print(f"View it:  tensorboard --logdir {dump_dir}")
-    print("Then open http://localhost:6006 and the Debugger V2 tab.")
+    print("Then open http://localhost:6006 and pick Debugger V2 from the INACTIVE menu at the top right.")
 
 
 if __name__ == "__main__":
-    starter.run(main)
+    plumbing.run(main)
