@@ -24,6 +24,8 @@ import starter
 
 # Adam's usual rate is 0.001: a thousand times that is the deliberate mistake.
 DEFAULT_LEARNING_RATE = 1.0
+# The lesson needs only the steps up to the first inf; a run that stays finite stops here, at about 9 MB.
+DEFAULT_MAX_STEPS = 20
 
 
 def naive_cross_entropy(labels, logits):
@@ -53,12 +55,12 @@ def make_naive_train_step(model, optimizer):
     return train_step
 
 
-def train_until_not_finite(train_step, train_batches, epochs, steps):
-    """Trains until a batch's loss is inf or NaN.
+def train_until_not_finite(train_step, train_batches, epochs, steps, max_steps):
+    """Trains until a batch's loss is inf or NaN, or for `epochs` epochs but at most `max_steps` steps.
 
     Returns:
-        (step, loss): the 1-based number of the training step whose loss was not finite and that loss,
-        or (None, the last loss) when every step of every epoch stayed finite.
+        (bad step, loss, steps run): the 1-based number of the training step whose loss was not finite
+        and that loss, or (None, the last loss, steps run) when every step stayed finite.
     """
     step = 0
     loss = float("nan")
@@ -73,8 +75,12 @@ def train_until_not_finite(train_step, train_batches, epochs, steps):
             # stopping here keeps the dump short and its last step is the one that went wrong.
             if not math.isfinite(loss):
                 print()
-                return step, loss
-    return None, loss
+                return step, loss, step
+            # Every step adds about 80 KB to the dump: a run that stays finite stops early too.
+            if step == max_steps:
+                print()
+                return None, loss, step
+    return None, loss, step
 
 
 def main():
@@ -84,6 +90,13 @@ def main():
         type=plumbing.positive_float,
         default=DEFAULT_LEARNING_RATE,
         help=f"Adam's learning rate (default: {DEFAULT_LEARNING_RATE:g}, far too large on purpose; try 0.001)",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=plumbing.positive_int,
+        default=DEFAULT_MAX_STEPS,
+        help=f"stop after this many training steps even if the loss stays finite (default: {DEFAULT_MAX_STEPS}; "
+        "the dump grows by about 80 KB per step)",
     )
     args = plumbing.parse_args(parser)
     plumbing.configure_gpu()
@@ -103,21 +116,23 @@ def main():
     # From here on, every op TensorFlow runs is recorded in dump_dir. FULL_HEALTH keeps, for each output
     # tensor, a small summary (its size and how many elements are -inf, +inf, NaN, negative, zero and
     # positive), not the tensor itself, and circular_buffer_size=-1 keeps every step instead of only the
-    # last 1,000 ops. Most of the dump (about 6 MB) is a copy of the TensorFlow and Keras source files on
+    # last 1,000 ops. Most of the dump (about 7 MB) is a copy of the TensorFlow and Keras source files on
     # the ops' stack traces, for the Debugger's source view; each training step adds about 80 KB.
     tf.debugging.experimental.enable_dump_debug_info(
         str(dump_dir), tensor_debug_mode="FULL_HEALTH", circular_buffer_size=-1
     )
     steps = starter.steps_per_epoch(dataset, args.batch_size)
     try:
-        bad_step, loss = train_until_not_finite(train_step, train_batches, args.epochs, steps)
+        bad_step, loss, steps_run = train_until_not_finite(
+            train_step, train_batches, args.epochs, steps, args.max_steps
+        )
     finally:
         # Closes the dump's files, writing out what is still buffered: also on Ctrl-C or an error.
         tf.debugging.experimental.disable_dump_debug_info()
 
     if bad_step is None:
         print(
-            f"The loss stayed finite for all {args.epochs * steps} steps (last loss {loss:.4f}): "
+            f"The loss stayed finite for all {steps_run} steps (last loss {loss:.4f}): "
             "Debugger V2 will show no alerts. Use a larger --learning-rate to make training fail."
         )
     else:
