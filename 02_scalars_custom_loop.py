@@ -11,10 +11,11 @@ View it:  tensorboard --logdir logs/02_scalars_custom_loop
 Time on a 2-core CPU: about 15 s with --quick; about 10 minutes with CIFAR-10 (5 epochs, then 5 rates).
 """
 
+import plumbing
+
 import keras
 import tensorflow as tf
 
-import plumbing
 import starter
 
 DEFAULT_LEARNING_RATES = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
@@ -102,7 +103,7 @@ def learning_rate_sweep(dataset, train_batches, test_batches, args, run_dir):
         print(f"  test accuracy {accuracy:.4f}")
 
 
-def main():
+def make_parser():
     parser = plumbing.make_parser("Log scalars from a custom training loop, then sweep learning rates.")
     parser.add_argument(
         "--learning-rates",
@@ -111,7 +112,11 @@ def main():
         default=DEFAULT_LEARNING_RATES,
         help="the rates of the sweep (default: 0.1 0.01 0.001 0.0001 0.00001)",
     )
-    args = plumbing.parse_args(parser)
+    return parser
+
+
+def main():
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     run_dir = plumbing.new_run_dir(args.logdir, __file__)

@@ -10,11 +10,12 @@ View it:  tensorboard --logdir logs/04_confusion_matrix --samples_per_plugin ima
 Time on a 2-core CPU: about 10 s with --quick; a few minutes for 5 epochs of CIFAR-10.
 """
 
+import plumbing
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-import plumbing
 import starter
 import utils
 
@@ -25,9 +26,12 @@ def per_class_accuracy(counts):
     return np.divide(np.diag(counts), totals, out=np.zeros(len(counts)), where=totals > 0), totals
 
 
+def make_parser():
+    return plumbing.make_parser("Log a confusion matrix of the test split every epoch.")
+
+
 def main():
-    parser = plumbing.make_parser("Log a confusion matrix of the test split every epoch.")
-    args = plumbing.parse_args(parser)
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     run_dir = plumbing.new_run_dir(args.logdir, __file__)

@@ -3,8 +3,9 @@ Title: Hyperparameter search in the HParams dashboard
 Description: Declare the search space and metrics once, log one run per trial, compare them side by side.
 
 TensorBoard tab: HParams (Table view, Parallel coordinates view, Scatter plot matrix view). Each trial
-is a row with its units, dropout and learning_rate and its test_accuracy and test_loss, measured on the
-held-out test split. Sort by test_accuracy to find the best trial.
+is a row with its units, dropout and learning_rate and its validation_accuracy and validation_loss,
+measured on a validation slice held out of the TRAINING data. Sort by validation_accuracy to select the
+best trial; the script then measures that one trial, once, on the test split, and prints the result.
 Run it:   python 06_hparams.py              (the full grid of 36 trials, 1 epoch each, as in the video)
           python 06_hparams.py --trials 8   (a random sample of the grid: random search)
           python 06_hparams.py --quick      (two tiny trials)
@@ -15,14 +16,16 @@ Time on a 2-core CPU: about 10 s with --quick; see the README for the full grid.
 """
 
 import argparse
+import dataclasses
 import itertools
 import random
 import re
 
+import plumbing
+
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-import plumbing
 import starter
 
 # The video's search space. Names have no spaces, so they are valid tags and easy to type in filters.
@@ -31,13 +34,18 @@ HP_DROPOUT = hp.HParam("dropout", hp.Discrete([0.1, 0.2, 0.3, 0.5]))
 HP_LEARNING_RATE = hp.HParam("learning_rate", hp.Discrete([1e-3, 1e-4, 1e-5]))
 HPARAMS = [HP_UNITS, HP_DROPOUT, HP_LEARNING_RATE]
 
-# Without declared metrics the dashboard shows no metric columns. Each trial logs these tags.
-METRIC_ACCURACY = "test_accuracy"
-METRIC_LOSS = "test_loss"
+# Without declared metrics the dashboard shows no metric columns. Each trial logs these tags, measured on
+# the validation slice: the test split must not take part in choosing, or its score is biased upward.
+METRIC_ACCURACY = "validation_accuracy"
+METRIC_LOSS = "validation_loss"
 METRICS = [
-    hp.Metric(METRIC_ACCURACY, display_name="Test accuracy"),
-    hp.Metric(METRIC_LOSS, display_name="Test loss"),
+    hp.Metric(METRIC_ACCURACY, display_name="Validation accuracy"),
+    hp.Metric(METRIC_LOSS, display_name="Validation loss"),
 ]
+
+# The share of the training split held out for validation, and the seed that fixes which examples.
+VALIDATION_FRACTION = 0.2
+VALIDATION_SEED = 0
 
 
 def shard(text):
@@ -46,6 +54,19 @@ def shard(text):
     if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
         raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, like 1/2, got {text!r}")
     return int(match.group(1)), int(match.group(2))
+
+
+def make_parser():
+    """The shared flags and this script's own: the sample, the shard and the experiment name."""
+    parser = plumbing.make_parser("Hyperparameter search logged to the HParams dashboard.", epochs=1)
+    parser.add_argument("--trials", type=plumbing.positive_int, help="run a random sample of N grid trials")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random sample (default: 0)")
+    parser.add_argument("--shard", type=shard, default=(1, 1), help="run only share K of N, e.g. 1/2")
+    parser.add_argument(
+        "--experiment",
+        help="name of the experiment directory; give the same name to every shard so they share it",
+    )
+    return parser
 
 
 def all_trials():
@@ -78,27 +99,50 @@ def trial_name(number, trial):
     return f"trial-{number:02d}-units_{trial[HP_UNITS]}-dropout_{trial[HP_DROPOUT]}-lr_{trial[HP_LEARNING_RATE]:g}"
 
 
-def run_trial(dataset, args, trial):
-    """Trains one model with the trial's hyperparameters; returns its held-out (loss, accuracy)."""
+def hold_out_validation(dataset):
+    """Splits the training data into the examples trials learn from and a validation slice to score them.
+
+    Returns:
+        (train_examples, num_train, validation_examples): two `tf.data.Dataset`s of (uint8 image, label).
+        `digits` is split with scikit-learn, stratified by class and with a fixed seed. A tensorflow_datasets
+        split is too big to load into memory for that, so its last VALIDATION_FRACTION is held out instead:
+        tensorflow_datasets shuffles the examples when it prepares a dataset, so that fixed slice is a
+        random sample of the classes (not stratified exactly), and costs nothing to take.
+    """
+    num_validation = max(1, round(dataset.num_train * VALIDATION_FRACTION))
+    num_train = dataset.num_train - num_validation
+    if dataset.name != "digits":
+        return dataset.train.take(num_train), num_train, dataset.train.skip(num_train)
+
+    from sklearn.model_selection import train_test_split
+
+    images, labels = (tensor.numpy() for tensor in dataset.train.batch(dataset.num_train).get_single_element())
+    train_images, validation_images, train_labels, validation_labels = train_test_split(
+        images, labels, test_size=num_validation, stratify=labels, random_state=VALIDATION_SEED
+    )
+    return (
+        tf.data.Dataset.from_tensor_slices((train_images, train_labels)),
+        num_train,
+        tf.data.Dataset.from_tensor_slices((validation_images, validation_labels)),
+    )
+
+
+def run_trial(dataset, args, trial, train_batches, validation_batches):
+    """Trains one model with the trial's hyperparameters; returns it with its validation (loss, accuracy)."""
     model = starter.compiled_cnn(
         dataset, learning_rate=trial[HP_LEARNING_RATE], units=trial[HP_UNITS], dropout=trial[HP_DROPOUT]
     )
-    model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2)
-    # Trials are compared on the held-out split: scoring them on training data rewards overfitting.
-    loss, accuracy = model.evaluate(starter.test_pipeline(dataset, args.batch_size), verbose=0)
-    return loss, accuracy
+    # shuffle=False: the training pipeline shuffles itself, and Keras ignores (and warns about) this flag
+    # for a tf.data.Dataset.
+    model.fit(train_batches, epochs=args.epochs, verbose=2, shuffle=False)
+    # Trials are compared on the validation slice: not on training data, which rewards overfitting, and
+    # not on the test split, which would then no longer be an unbiased measure of the selected model.
+    loss, accuracy = model.evaluate(validation_batches, verbose=0)
+    return model, loss, accuracy
 
 
 def main():
-    parser = plumbing.make_parser("Hyperparameter search logged to the HParams dashboard.", epochs=1)
-    parser.add_argument("--trials", type=plumbing.positive_int, help="run a random sample of N grid trials")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random sample (default: 0)")
-    parser.add_argument("--shard", type=shard, default=(1, 1), help="run only share K of N, e.g. 1/2")
-    parser.add_argument(
-        "--experiment",
-        help="name of the experiment directory; give the same name to every shard so they share it",
-    )
-    args = plumbing.parse_args(parser)
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     if args.experiment:
@@ -106,11 +150,21 @@ def main():
     else:
         experiment_dir = plumbing.new_run_dir(args.logdir, __file__)
 
+    # The pipelines are built once, for every trial: each fills its cache on the first trial's first pass.
+    train_examples, num_train, validation_examples = hold_out_validation(dataset)
+    training_part = dataclasses.replace(dataset, train=train_examples, num_train=num_train)
+    # starter.test_pipeline batches a Dataset's `test` examples (no augmentation, no shuffle): here the
+    # validation slice takes their place. The test split itself is left for the selected trial.
+    validation_part = dataclasses.replace(dataset, test=validation_examples, num_test=dataset.num_train - num_train)
+    train_batches = starter.train_pipeline(training_part, args.batch_size)
+    validation_batches = starter.test_pipeline(validation_part, args.batch_size)
+    print(f"Trials train on {num_train} images and are scored on {validation_part.num_test} held out of training.")
+
     # The experiment's hparams and metrics are declared once, at the root of the experiment.
     with tf.summary.create_file_writer(str(experiment_dir)).as_default():
         hp.hparams_config(hparams=HPARAMS, metrics=METRICS)
 
-    results = []
+    best = None
     trials = choose_trials(args)
     for position, (number, trial) in enumerate(trials, start=1):
         name = trial_name(number, trial)
@@ -121,19 +175,31 @@ def main():
             trial_dir.mkdir()
         except FileExistsError:
             plumbing.fail(f"{trial_dir} already exists; pick a new --experiment name to run the trials again")
-        loss, accuracy = run_trial(dataset, args, trial)
+        model, loss, accuracy = run_trial(dataset, args, trial, train_batches, validation_batches)
         writer = tf.summary.create_file_writer(str(trial_dir))
         with writer.as_default():
-            hp.hparams(trial, trial_id=name)
+            # The dashboard makes one row per trial_id, and averages the runs that share one. The run
+            # directory's name makes the id unique to this run: a rerun into the same logdir adds rows
+            # instead of merging into the earlier run's, while shards of one --experiment share its name.
+            hp.hparams(trial, trial_id=f"{experiment_dir.name}/{name}")
             tf.summary.scalar(METRIC_ACCURACY, accuracy, step=args.epochs)
             tf.summary.scalar(METRIC_LOSS, loss, step=args.epochs)
         writer.close()
-        print(f"  test accuracy {accuracy:.4f}, test loss {loss:.4f}")
-        results.append((accuracy, name))
+        print(f"  validation accuracy {accuracy:.4f}, validation loss {loss:.4f}")
+        if best is None or accuracy > best[0]:
+            best = (accuracy, name, model)
 
-    best_accuracy, best_name = max(results)
+    # Only the selected trial meets the test split, once: its score there is an unbiased estimate.
+    best_accuracy, best_name, best_model = best
+    test_loss, test_accuracy = best_model.evaluate(starter.test_pipeline(dataset, args.batch_size), verbose=0)
     which = "this shard's" if args.shard[1] > 1 else "the"
-    print(f"Best of {which} {len(results)} trials: {best_name} with test accuracy {best_accuracy:.4f}")
+    print(f"Best of {which} {len(trials)} trials by validation accuracy: {best_name} ({best_accuracy:.4f})")
+    print(f"Its accuracy on the held-out test split: {test_accuracy:.4f} (test loss {test_loss:.4f})")
+    if args.shard[1] > 1:
+        print(
+            "Each shard selects its own best. Once every shard has finished, the overall best is the trial with "
+            "the highest validation accuracy (sort the HParams table by it); report that shard's test accuracy."
+        )
     plumbing.print_view_command(experiment_dir, "HParams")
 
 

@@ -11,10 +11,11 @@ View it:  tensorboard --logdir logs/07_projector
 Time on a 2-core CPU: about 10 s with --quick; about 2 minutes with CIFAR-10.
 """
 
+import plumbing
+
 import keras
 import numpy as np
 
-import plumbing
 import starter
 import utils
 
@@ -28,18 +29,23 @@ def held_out_sample(dataset, count):
     return np.stack(images), np.array(labels)
 
 
-def main():
+def make_parser():
     parser = plumbing.make_parser("Write learned embeddings for the Projector tab.", epochs=3)
     parser.add_argument(
         "--points", type=plumbing.positive_int, default=500, help="held-out images to embed (default: 500)"
     )
-    args = plumbing.parse_args(parser)
+    return parser
+
+
+def main():
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     model = starter.compiled_cnn(dataset)
-    model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2)
+    # shuffle=False: the training pipeline shuffles itself (Keras ignores the flag for a tf.data.Dataset).
+    model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2, shuffle=False)
 
     # The embedding is the output of the penultimate layer ("features"), not the raw pixels the video used.
     feature_extractor = keras.Model(model.inputs, model.get_layer("features").output)

@@ -11,12 +11,13 @@ View it:  tensorboard --logdir logs/11_custom_scalars
 Time on a 2-core CPU: about 10 s with --quick; a few minutes for 5 epochs of CIFAR-10.
 """
 
+import plumbing
+
 import keras
 import tensorflow as tf
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 
-import plumbing
 import starter
 
 # The tags the loop logs and the layout names, in one place, so that a chart can't point at a tag that

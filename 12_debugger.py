@@ -16,10 +16,11 @@ Time on a 2-core CPU: about 10 s, with or without --quick: it stops at the first
 
 import math
 
+import plumbing
+
 import keras
 import tensorflow as tf
 
-import plumbing
 import starter
 
 # Adam's usual rate is 0.001: a thousand times that is the deliberate mistake.

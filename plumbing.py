@@ -7,7 +7,9 @@ What every numbered script shares but no lesson teaches: the plumbing around the
   `tensorboard --logdir ...` line every script ends with;
 - the `auto` dataset choice: `resolve_dataset` (CIFAR-10 when it is cached or can be downloaded, else the
   offline `digits`, decided in seconds by `is_cached` and `can_connect`) and `load_from_args`;
-- one-line errors (`fail`), a Ctrl-C that keeps what was logged (`run`), and GPU memory growth (`configure_gpu`).
+- one-line errors (`fail`), a Ctrl-C that keeps what was logged and never crashes (`run`, and the handler this
+  module installs when it is imported by a script being run: import it before TensorFlow), and GPU memory
+  growth (`configure_gpu`).
 
 The video's own code (data, pipelines, CNN, training steps) is in starter.py; TensorBoard helpers are in utils.py.
 """
@@ -15,14 +17,14 @@ The video's own code (data, pipelines, CNN, training steps) is in starter.py; Te
 import argparse
 import datetime
 import logging
+import math
+import os
+import signal
 import socket
 import sys
 import threading
 import urllib.parse
 from pathlib import Path
-
-import numpy as np
-import tensorflow as tf
 
 DATASETS = ("auto", "cifar10", "mnist", "fashion_mnist", "digits")
 
@@ -58,7 +60,7 @@ def positive_float(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not np.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {text}")
     return value
 
@@ -103,16 +105,103 @@ def fail(message):
     raise SystemExit(1)
 
 
+# ---------------------------------------------------------------------------------------------------
+# Ctrl-C
+# ---------------------------------------------------------------------------------------------------
+
+STOPPED_LINE = "Stopped by Ctrl-C: everything logged so far is kept."
+EXIT_CTRL_C = 130  # what a shell reports for a program stopped by Ctrl-C (128 + SIGINT)
+
+# How far the program is: "starting" (imports, before `run`), "main" (inside `run`), "stopping" (a Ctrl-C
+# is unwinding `main`).
+_ctrl_c_state = {"phase": "starting"}
+
+
+def _stop_now():
+    """Prints the one line and ends the process at once, without Python's shutdown.
+
+    Python's shutdown frees TensorFlow's objects while TensorFlow's own threads (tf.data's prefetching,
+    its thread pools) may still use them; that race is how a stopped run could end in "free(): invalid
+    next size" or a segmentation fault instead of exit 130. `os._exit` skips it. Nothing is lost: the
+    scripts close their summary writers in `finally` blocks, a writer's `as_default()` block flushes when
+    it ends, and stdout and stderr are flushed here.
+    """
+    sys.stdout.flush()
+    print(f"\n{STOPPED_LINE}", file=sys.stderr, flush=True)
+    os._exit(EXIT_CTRL_C)
+
+
+# TensorFlow's own Python code, wherever it is installed.
+_TENSORFLOW_CODE = f"{os.sep}tensorflow{os.sep}"
+
+
+def _inside_tensorflow(frame):
+    """True when `frame` or one of its callers is TensorFlow's Python code."""
+    while frame is not None:
+        if _TENSORFLOW_CODE in frame.f_code.co_filename:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _interrupt_when_safe(frame, event, arg):
+    """A trace function: raises KeyboardInterrupt at the first line that runs outside TensorFlow's code."""
+    if event == "line" and not _inside_tensorflow(frame):
+        sys.settrace(None)
+        raise KeyboardInterrupt
+    return _interrupt_when_safe
+
+
+def _on_ctrl_c(signum, frame):
+    """SIGINT handler: the first Ctrl-C inside `run` stops `main` at a safe point; any other stops at once.
+
+    Python runs a signal handler in the main thread between two bytecodes, which may be in the middle of
+    TensorFlow's Python code: tracing a tf.function, or handing a batch over. An exception there can leave
+    TensorFlow half way (seen: a KeyboardInterrupt turned into a TypeError by TensorFlow's conversion code,
+    and a segmentation fault). So the KeyboardInterrupt is raised only at a line outside TensorFlow's code:
+    at once if the main thread is outside it, else, with a trace function, as soon as it comes back out
+    (in model.fit: before the next batch). It then unwinds `main` through its `finally` blocks, which close
+    the summary writers. Before `run` (the slow imports) nothing is logged yet, and a second Ctrl-C means
+    "now": both end the process at once.
+    """
+    if _ctrl_c_state["phase"] != "main":
+        _stop_now()
+    _ctrl_c_state["phase"] = "stopping"
+    if not _inside_tensorflow(frame):
+        raise KeyboardInterrupt
+    caller = frame
+    while caller is not None:
+        caller.f_trace = _interrupt_when_safe
+        caller = caller.f_back
+    sys.settrace(_interrupt_when_safe)
+
+
+def _is_script_being_run():
+    """True when the program is one of this repository's scripts (not, say, pytest importing them)."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is not None and Path(main_file).resolve().parent == Path(__file__).resolve().parent
+
+
+# Installed on import, so that Ctrl-C during the imports that follow (TensorFlow takes seconds) is a clean
+# stop too. Only for the scripts: a program that imports them (a test runner) keeps its own Ctrl-C.
+if _is_script_being_run() and threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+
+
 def run(main):
-    """Runs `main()`; Ctrl-C ends it with one line instead of a traceback.
+    """Runs `main()`; Ctrl-C ends it with exit status 130 and one line instead of a traceback.
 
     Scripts close their summary writers in `finally` blocks, so everything logged before Ctrl-C is kept.
     """
+    _ctrl_c_state["phase"] = "main"
     try:
         main()
     except KeyboardInterrupt:
-        print("\nStopped by Ctrl-C: everything logged so far is kept.", file=sys.stderr)
-        raise SystemExit(130) from None
+        # Ended here, while the interrupted frames (and their tf.data iterators) are still alive, so no
+        # TensorFlow object is torn down after the interruption: see _stop_now.
+        _stop_now()
+    finally:
+        _ctrl_c_state["phase"] = "done"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -170,6 +259,8 @@ def configure_gpu():
     The video set memory growth on `physical_devices[0]` unconditionally, which raises an IndexError on
     a machine without a GPU.
     """
+    import tensorflow as tf  # here, not at the top: importing this module must stay fast (see Ctrl-C above)
+
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         tf.config.experimental.set_memory_growth(gpu, True)

@@ -10,7 +10,8 @@ Time on a 2-core CPU: about 8 s with --quick; a few minutes for the default 5 ep
 In the order the video builds it:
 1. The data: `load_dataset` (CIFAR-10, MNIST or Fashion-MNIST through tensorflow_datasets, or `digits`, the
    8x8 handwritten digits bundled with scikit-learn, for offline use), always with a real held-out test split.
-2. The input pipelines: `normalize`, `make_augment`, `train_pipeline`, `test_pipeline`.
+2. The input pipelines: `normalize`, `make_augment`, `train_pipeline`, `test_pipeline` (08_profiler.py
+   adds a naive one, the lesson of the Profile tab).
 3. The model: `build_cnn` (and `compiled_cnn` for `model.fit`).
 4. The training and test steps: `make_train_step`, `make_test_step`, `epoch_metrics`, `evaluate`.
 5. `main()`: the custom training loop, which prints metrics and logs nothing.
@@ -20,11 +21,11 @@ The flags, run directories and dataset choice that every script shares are plumb
 
 import dataclasses
 
+import plumbing
+
 import keras
 import numpy as np
 import tensorflow as tf
-
-import plumbing
 
 # tensorflow_datasets reads CIFAR-10's class names from the downloaded archive; before that (and under
 # tfds.testing.mock_data) it only knows "0".."9". These are the names the archive holds.
@@ -193,12 +194,6 @@ def test_pipeline(dataset, batch_size):
     return dataset.test.cache().batch(batch_size).map(normalize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-def naive_train_pipeline(dataset, batch_size):
-    """The same training data the slow way: one image at a time, no cache, no parallelism, no prefetch."""
-    augment = make_augment(dataset.channels, dataset.flip)
-    return dataset.train.map(normalize).shuffle(min(SHUFFLE_BUFFER, dataset.num_train)).map(augment).batch(batch_size)
-
-
 # ---------------------------------------------------------------------------------------------------
 # 3. The model
 # ---------------------------------------------------------------------------------------------------
@@ -315,9 +310,12 @@ def evaluate(test_step, test_batches):
 # ---------------------------------------------------------------------------------------------------
 
 
+def make_parser():
+    return plumbing.make_parser("The video's starter: a custom training loop with no TensorBoard.")
+
+
 def main():
-    parser = plumbing.make_parser("The video's starter: a custom training loop with no TensorBoard.")
-    args = plumbing.parse_args(parser)
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     train_batches = train_pipeline(dataset, args.batch_size)

@@ -5,7 +5,8 @@ Each function stands alone, so you can copy one into your own project with its i
 - `image_grid`: a labelled grid of images as a figure;
 - `get_confusion_matrix` / `plot_confusion_matrix`: a confusion matrix as counts, then as a figure;
 - `create_sprite`: thumbnails packed into one sprite image for the Projector;
-- `write_projector`: embeddings, metadata, sprite and config for the Projector tab, in one call.
+- `write_projector`: embeddings, metadata, sprite and config for the Projector tab, in one call;
+- `pr_curve_summaries`: one precision-recall curve per class, as summaries for the PR Curves tab.
 """
 
 import io
@@ -225,3 +226,58 @@ def write_projector(run_dir, embeddings, labels, class_names, images=None):
         tf.summary.text("projector", f"{len(labels)} points; embeddings: {summary}", step=0)
     writer.close()
     return tensor_names
+
+
+def pr_curve_summaries(true_labels, probabilities, class_names, num_thresholds=201):
+    """One precision-recall curve per class (that class against all the others), for the PR Curves tab.
+
+    TensorFlow 2 has no op for PR curves, so each curve is built with TensorBoard's own
+    `pr_curve.summary.pb` and written by the caller with `tf.summary.experimental.write_raw_pb`:
+
+        with writer.as_default():
+            for summary in pr_curve_summaries(true_labels, probabilities, class_names):
+                tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=epoch)
+
+    At each of `num_thresholds` thresholds t, evenly spaced in [0, 1], an example counts as predicted
+    positive for a class when its probability of that class is at least t (as in scikit-learn's
+    `precision_recall_curve`). Where nothing is predicted positive, precision is stored as 0.
+
+    Args:
+        true_labels: N integer class indices.
+        probabilities: an (N, num_classes) array of predicted class probabilities in [0, 1], for
+            example the softmax of a model's logits (not the logits themselves).
+        class_names: the name of each class index; class `name` gets the tag "<name>/pr_curves".
+        num_thresholds: how many thresholds each curve is measured at (at least 2).
+
+    Returns:
+        A list of `tf.compat.v1.Summary` protos, one per class in class order. Each holds a float32
+        tensor of shape (6, num_thresholds): true positives, false positives, true negatives, false
+        negatives, precision and recall at each threshold, from t = 0 to t = 1.
+    """
+    from tensorboard.plugins.pr_curve import summary as pr_curve_summary
+
+    true_labels = np.asarray(true_labels, dtype=np.int64).ravel()
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    if probabilities.shape != (len(true_labels), len(class_names)):
+        raise ValueError(
+            f"probabilities must have shape (examples, classes) = {(len(true_labels), len(class_names))}, "
+            f"got {probabilities.shape}"
+        )
+    # A little rounding above 1 is normal for a float32 softmax; anything further out means logits.
+    tolerance = 1e-5
+    if probabilities.size and (probabilities.min() < -tolerance or probabilities.max() > 1 + tolerance):
+        raise ValueError("probabilities must lie in [0, 1]: pass the softmax of the logits, not the logits")
+    probabilities = np.clip(probabilities, 0.0, 1.0)
+
+    summaries = []
+    for class_index, name in enumerate(class_names):
+        summaries.append(
+            pr_curve_summary.pb(
+                name,
+                labels=true_labels == class_index,
+                predictions=probabilities[:, class_index],
+                num_thresholds=num_thresholds,
+                description=f"Class {name!r} against all other classes.",
+            )
+        )
+    return summaries

@@ -23,9 +23,30 @@ SCRIPT_ARGS = {
     "06_hparams.py": (),
     "07_projector.py": (),
     "08_profiler.py": (),
+    "09_text.py": ("--epochs", "2"),
+    "10_pr_curves.py": ("--epochs", "2"),
     "11_custom_scalars.py": ("--epochs", "3"),
     "12_debugger.py": (),
 }
+
+
+# What a learner must not see on stderr: a traceback, or a Python warning ("file.py:74: UserWarning: ...",
+# "warnings.warn(...)", or one logged through Python's logging by TensorFlow or absl). TensorFlow's C++
+# start-up lines ("I0000 ...", "E0000 ... cuInit", "WARNING: All log messages before absl::InitializeLog()
+# ...") are not among them: they come before any of the script's code runs.
+PYTHON_NOISE = re.compile(
+    r"Traceback \(most recent call last\)|^\S.*:\d+: \w*Warning: |warnings\.warn|^WARNING:(tensorflow|absl):"
+)
+
+
+def python_noise(stderr):
+    """The lines of `stderr` that are a traceback or a Python warning."""
+    return [line for line in stderr.splitlines() if PYTHON_NOISE.search(line)]
+
+
+def assert_quiet(stderr):
+    noise = python_noise(stderr)
+    assert not noise, "stderr holds a traceback or Python warning:\n" + "\n".join(noise) + f"\n---\n{stderr[-3000:]}"
 
 
 @dataclasses.dataclass
@@ -72,6 +93,7 @@ def run_script(shared_logdir):
             result = run_python(script, "--quick", "--dataset", "digits", "--logdir", str(shared_logdir), *extra_args)
             seconds = time.monotonic() - started
             assert result.returncode == 0, f"{script} failed:\n{result.stderr[-3000:]}"
+            assert_quiet(result.stderr)
             match = re.search(r"^Logs written to (.+)$", result.stdout, re.MULTILINE)
             assert match, f"{script} did not say where its logs are:\n{result.stdout[-2000:]}"
             finished[key] = ScriptRun(result.stdout, result.stderr, seconds, Path(match.group(1)))

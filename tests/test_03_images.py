@@ -1,4 +1,4 @@
-"""03_images.py: labelled grids of augmented images at the chosen cadence, and one raw batch."""
+"""03_images.py: the same images before and after augmentation, and labelled grids at the chosen cadence."""
 
 import math
 import re
@@ -14,6 +14,8 @@ import utils
 
 GRID_EVERY = int(SCRIPT_ARGS["03_images.py"][1])
 GRID_SIZE = int(SCRIPT_ARGS["03_images.py"][3])
+# digits' augmentation is a brightness shift of at most 0.1 (no flips, no grayscale), then a clip to [0, 1].
+MAX_SHIFT = 0.1 * 255
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +23,48 @@ def images_run(run_script):
     return run_script("03_images.py")
 
 
+def first_training_images(count):
+    """The first `count` training images of the --quick digits run, as stored (uint8), with their labels."""
+    dataset = starter.load_dataset("digits", quick=True)
+    images, labels = dataset.train.take(count).batch(count).get_single_element()
+    return images.numpy(), labels.numpy(), dataset.class_names
+
+
+def assert_before_and_after_are_the_same_images(before, after, dataset_images):
+    """`before` is the dataset's own images; `after` is each of them shifted in brightness and clipped."""
+    assert len(before) == len(after) == len(dataset_images)
+    for original, logged, augmented in zip(dataset_images, before, after, strict=True):
+        assert np.array_equal(logged, original)
+        # Where the augmented pixel was not clipped, it is the original plus one shift for the whole image
+        # (up to rounding): the same picture, brighter or darker.
+        original, augmented = original.astype(int), augmented.astype(int)
+        unclipped = (augmented > 0) & (augmented < 255)
+        assert unclipped.any()
+        shift = augmented[unclipped] - original[unclipped]
+        assert shift.max() - shift.min() <= 2, shift
+        assert np.abs(shift).max() <= MAX_SHIFT + 1
+        # And clipped pixels are where the shift pushed them out of range.
+        assert np.all(original[augmented == 0] <= MAX_SHIFT + 1)
+
+
+def test_the_same_images_before_and_after_augmentation_at_the_same_step(images_run):
+    run = tb_read.load(images_run.run_dir)
+    ((before_step, before),) = tb_read.decoded_images(run, "before_augmentation")
+    ((after_step, after),) = tb_read.decoded_images(run, "after_augmentation")
+    assert before_step == after_step == 0
+    images, labels, class_names = first_training_images(GRID_SIZE)
+    assert_before_and_after_are_the_same_images(before, after, images)
+    # Augmentation changed something: not every image came out as it went in.
+    assert any(not np.array_equal(one, other) for one, other in zip(before, after, strict=True))
+    # Both tags name the same classes, in order: the labels of those images.
+    expected = ", ".join(class_names[label] for label in labels)
+    for tag in ("before_augmentation", "after_augmentation"):
+        assert run.SummaryMetadata(tag).summary_description.endswith(f"in order: {expected}")
+
+
 def test_grids_are_logged_at_the_cadence_and_decode_at_the_grid_size(images_run):
     run = tb_read.load(images_run.run_dir)
-    assert {"augmented_grid", "raw_batch"} <= tb_read.plugin_tags(run, "images")
+    assert tb_read.plugin_tags(run, "images") == {"augmented_grid", "before_augmentation", "after_augmentation"}
     batches = math.ceil(starter.QUICK_TRAIN_EXAMPLES / 64)
     grids = tb_read.decoded_images(run, "augmented_grid")
     assert [step for step, _ in grids] == list(range(0, batches, GRID_EVERY))
@@ -34,12 +75,13 @@ def test_grids_are_logged_at_the_cadence_and_decode_at_the_grid_size(images_run)
         assert png.std() > 0, "the grid is blank"
 
 
-def test_raw_batch_holds_max_outputs_images_of_the_dataset_size(images_run):
+def test_before_and_after_hold_max_outputs_images_of_the_dataset_size(images_run):
     run = tb_read.load(images_run.run_dir)
-    ((step, pictures),) = tb_read.decoded_images(run, "raw_batch")
-    assert step == 0
-    assert len(pictures) == GRID_SIZE
-    assert all(picture.shape == (8, 8, 1) for picture in pictures)
+    for tag in ("before_augmentation", "after_augmentation"):
+        ((step, pictures),) = tb_read.decoded_images(run, tag)
+        assert step == 0
+        assert len(pictures) == GRID_SIZE
+        assert all(picture.shape == (8, 8, 1) for picture in pictures)
 
 
 def test_it_prints_the_view_command_that_keeps_every_image(images_run):

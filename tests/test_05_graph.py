@@ -24,3 +24,15 @@ def test_model_run_holds_the_cnn_forward_pass_and_nothing_else(graph_run):
     assert not ops & {"Relu6", "WriteSummary"}, ops
     # Dropout is off in the forward pass (training=False), so no random ops are traced.
     assert not any(op.startswith("RandomUniform") or op.startswith("StatelessRandom") for op in ops), ops
+
+
+def test_profile_flag_records_a_profile_of_each_call_without_profiler_errors(run_script):
+    profiled = run_script("05_graph.py", "--profile")
+    # TF 2.21's trace_export stops a profiler started by trace_on(profiler=True) twice, and says so.
+    assert "Error while stopping profiler" not in profiled.stderr + profiled.stdout
+    for name in ("function", "model"):
+        profiles = list((profiled.run_dir / name / "plugins" / "profile").glob("*/*.xplane.pb"))
+        assert len(profiles) == 1, name
+        assert profiles[0].stat().st_size > 1000
+    graphs = tb_read.traced_graph_ops(tb_read.load(profiled.run_dir / "function"), "relu_matmul")
+    assert len(graphs) == 1 and {"MatMul", "Relu"} <= graphs[0]

@@ -4,9 +4,9 @@ import argparse
 import socket
 import time
 
-import pytest
-
 import plumbing
+
+import pytest
 
 
 def _closed_local_port():

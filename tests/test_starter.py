@@ -47,12 +47,6 @@ def test_quick_keeps_a_small_subset():
     assert sum(1 for _ in dataset.train) == starter.QUICK_TRAIN_EXAMPLES
 
 
-def test_naive_pipeline_gives_the_same_shapes_as_the_optimized_one(digits):
-    naive_images, _ = next(iter(starter.naive_train_pipeline(digits, batch_size=16)))
-    fast_images, _ = next(iter(starter.train_pipeline(digits, batch_size=16)))
-    assert naive_images.shape == fast_images.shape
-
-
 def test_colour_augmentation_keeps_three_channels_and_makes_about_a_tenth_grayscale():
     augment = starter.make_augment(channels=3, flip=True)
     colourful = tf.tile(tf.constant([[[[0.9, 0.5, 0.1]]]]), [2000, 4, 4, 1])

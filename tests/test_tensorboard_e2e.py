@@ -4,15 +4,20 @@ Event files that parse are not yet a working tab: this asks the server, through 
 page reads, whether each dashboard is active and holds the right script's data.
 """
 
+import json
 import re
 import shutil
 
 import pytest
+import tensorflow as tf
 from conftest import SCRIPT_ARGS
 from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard
+from test_03_images import assert_before_and_after_are_the_same_images, first_training_images
 
 EPOCHS_01 = int(SCRIPT_ARGS["01_callbacks.py"][1])
 EPOCHS_04 = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
+EPOCHS_09 = int(SCRIPT_ARGS["09_text.py"][1])
+EPOCHS_10 = int(SCRIPT_ARGS["10_pr_curves.py"][1])
 EPOCHS_11 = int(SCRIPT_ARGS["11_custom_scalars.py"][1])
 PLUGIN = "/data/plugin"
 
@@ -33,6 +38,7 @@ def server(runs, shared_logdir):
 
 def test_every_tab_the_scripts_teach_is_active(server):
     wanted = ["scalars", "images", "graphs", "distributions", "histograms", "hparams", "projector", "profile"]
+    wanted += ["text", "pr_curves"]
     # The Projector decides in the background whether it is active, so ask until it has.
     server.wait_until(lambda: all(server.get("/data/plugins_listing")[name]["enabled"] for name in wanted))
 
@@ -48,11 +54,27 @@ def test_scalars_of_01_02_and_04(server, runs):
     assert all(0.0 <= value <= 1.0 for _, _, value in points)
 
 
+def served_images(server, run, tag, samples):
+    """{step: [the PNG of each sample, decoded]} of an images tag, as the Images tab loads them."""
+    pictures = {}
+    for sample in range(samples):
+        for entry in server.get(f"{PLUGIN}/images/images", run=run, tag=tag, sample=sample):
+            png = server.get(f"{PLUGIN}/images/individualImage?{entry['query']}", raw=True)
+            pictures.setdefault(entry["step"], []).append(tf.io.decode_png(png).numpy())
+    return pictures
+
+
 def test_images_of_03_and_04(server, runs):
     tags = server.get(f"{PLUGIN}/images/tags")
-    assert {"augmented_grid", "raw_batch"} <= set(tags[runs["03_images.py"]])
-    raw = tags[runs["03_images.py"]]["raw_batch"]
-    assert raw["samples"] == int(SCRIPT_ARGS["03_images.py"][3])
+    assert {"augmented_grid", "before_augmentation", "after_augmentation"} <= set(tags[runs["03_images.py"]])
+    grid_size = int(SCRIPT_ARGS["03_images.py"][3])
+    for tag in ("before_augmentation", "after_augmentation"):
+        assert tags[runs["03_images.py"]][tag]["samples"] == grid_size
+    # The two tags hold the same images, at the same step: as stored, and as augmentation changed them.
+    before = served_images(server, runs["03_images.py"], "before_augmentation", grid_size)
+    after = served_images(server, runs["03_images.py"], "after_augmentation", grid_size)
+    assert list(before) == list(after) == [0]
+    assert_before_and_after_are_the_same_images(before[0], after[0], first_training_images(grid_size)[0])
     matrices = server.get(
         f"{PLUGIN}/images/images", run=f"{runs['04_confusion_matrix.py']}/test", tag="confusion_matrix"
     )
@@ -84,7 +106,7 @@ def test_distributions_and_histograms_of_01(server, runs):
 def test_hparams_experiment_of_06_with_one_session_per_trial(server):
     experiment = server.post(f"{PLUGIN}/hparams/experiment", {"experimentName": ""})
     assert {info["name"] for info in experiment["hparamInfos"]} == {"units", "dropout", "learning_rate"}
-    assert {info["name"]["tag"] for info in experiment["metricInfos"]} == {"test_accuracy", "test_loss"}
+    assert {info["name"]["tag"] for info in experiment["metricInfos"]} == {"validation_accuracy", "validation_loss"}
     groups = server.post(
         f"{PLUGIN}/hparams/session_groups",
         {
@@ -98,7 +120,8 @@ def test_hparams_experiment_of_06_with_one_session_per_trial(server):
     assert len(groups["sessionGroups"]) == 2
     for group in groups["sessionGroups"]:
         assert set(group["hparams"]) == {"units", "dropout", "learning_rate"}
-        assert {metric["name"]["tag"] for metric in group["metricValues"]} == {"test_accuracy", "test_loss"}
+        assert len(group["sessions"]) == 1
+        assert {metric["name"]["tag"] for metric in group["metricValues"]} == {"validation_accuracy", "validation_loss"}
 
 
 def test_projector_serves_07_with_both_embeddings_metadata_and_sprite(server, runs):
@@ -114,13 +137,91 @@ def test_projector_serves_07_with_both_embeddings_metadata_and_sprite(server, ru
     assert sprite.startswith(b"\x89PNG")
 
 
-def test_profile_of_08_lists_both_runs_and_their_tools(server, runs):
+def profile_runs_of_08(server, runs):
+    """{pipeline: its Profile-tab run name}: `<08's run>/<pipeline>/<time of the profile>`."""
     profile_runs = server.get(f"{PLUGIN}/profile/runs")
+    found = {}
     for pipeline in ("naive", "optimized"):
-        (profile_run,) = [run for run in profile_runs if run.startswith(f"{runs['08_profiler.py']}/{pipeline}/")]
+        (found[pipeline],) = [run for run in profile_runs if run.startswith(f"{runs['08_profiler.py']}/{pipeline}/")]
+    return found
+
+
+def profile_tool_data(server, run, tool):
+    """What the Profile tab's page for `tool` reads: a list of tables, each with properties `p`, `cols` and `rows`."""
+    (host,) = server.get(f"{PLUGIN}/profile/hosts", run=run, tag=tool)
+    raw = server.get(f"{PLUGIN}/profile/data", raw=True, run=run, tag=tool, host=host["hostname"])
+    assert b"No step marker" not in raw
+    return json.loads(raw)
+
+
+def step_time_breakdown(tables):
+    """The step-time graph of an overview_page or input_pipeline_analyzer: its summary and {column: values}."""
+    (table,) = [table for table in tables if table and (table.get("p") or {}).get("steptime_ms_average")]
+    columns = [column["id"] for column in table["cols"]]
+    return table["p"], {column: [row["c"][i]["v"] for row in table["rows"]] for i, column in enumerate(columns)}
+
+
+def test_profile_of_08_lists_both_runs_and_their_tools(server, runs):
+    for profile_run in profile_runs_of_08(server, runs).values():
         tools = server.get(f"{PLUGIN}/profile/run_tools", run=profile_run)
         assert {"overview_page", "input_pipeline_analyzer"} <= set(tools)
         assert any(tool.startswith("trace_viewer") for tool in tools)
+
+
+def test_overview_pages_of_08_show_step_times_and_the_naive_run_waits_more_for_input(server, runs):
+    input_shares = {}
+    for pipeline, profile_run in profile_runs_of_08(server, runs).items():
+        summary, steps = step_time_breakdown(profile_tool_data(server, profile_run, "overview_page"))
+        assert float(summary["steptime_ms_average"]) > 0, pipeline
+        # The step-time graph: one point per profiled step (the profiler leaves out the first and the last).
+        assert len(steps["stepnum"]) >= 8 and all(name.startswith("train ") for name in steps["stepnum"])
+        assert all(time > 0 for time in steps["stepTimeMs"])
+        assert "input-bound" in summary["input_conclusion"], summary["input_conclusion"]
+        input_shares[pipeline] = sum(steps["infeedTimeMs"]) / sum(steps["stepTimeMs"])
+    assert input_shares["naive"] > input_shares["optimized"], input_shares
+
+
+def test_input_pipeline_analyzer_of_08_shows_where_the_naive_input_time_goes(server, runs):
+    stages = {}
+    for pipeline, profile_run in profile_runs_of_08(server, runs).items():
+        tables = profile_tool_data(server, profile_run, "input_pipeline_analyzer")
+        _, steps = step_time_breakdown(tables)
+        assert sum(steps["infeedTimeMs"]) > 0, pipeline
+        # The host-side breakdown: one row per tf.data stage (Iterator::Root::...::Map), with its time.
+        (breakdown,) = [table for table in tables if table and "preprocessing_us" in (table.get("p") or {})]
+        assert float(breakdown["p"]["preprocessing_us"]) > 0, pipeline
+        stages[pipeline] = {row["c"][0]["v"] for row in breakdown["rows"]}
+    assert any(stage.endswith("::Map") for stage in stages["naive"]), stages["naive"]
+    # Honestly naive: TensorFlow's automatic prefetch and map-and-batch fusion are off for it.
+    assert not any("Prefetch" in stage or "MapAndBatch" in stage for stage in stages["naive"]), stages["naive"]
+    assert any("Prefetch" in stage for stage in stages["optimized"]), stages["optimized"]
+
+
+def test_text_of_09_renders_markdown_tables_and_a_code_block(server, runs):
+    run = runs["09_text.py"]
+    server.wait_until(lambda: run in server.get(f"{PLUGIN}/text/tags"), what="the text run")
+    assert set(server.get(f"{PLUGIN}/text/tags")[run]) == {"settings", "model_summary", "mistakes"}
+    # The server turns the Markdown into the HTML the tab shows: tables, and the summary as preformatted code.
+    mistakes = server.get(f"{PLUGIN}/text/text", run=run, tag="mistakes")
+    assert [entry["step"] for entry in mistakes] == list(range(EPOCHS_09))
+    for entry in mistakes:
+        assert "<table>" in entry["text"] and "<th>predicted class</th>" in entry["text"]
+    (settings,) = server.get(f"{PLUGIN}/text/text", run=run, tag="settings")
+    assert "<table>" in settings["text"] and "<td>epochs</td>" in settings["text"]
+    (summary,) = server.get(f"{PLUGIN}/text/text", run=run, tag="model_summary")
+    assert "<pre><code>" in summary["text"] and "features (Dense)" in summary["text"]
+
+
+def test_pr_curves_of_10_one_tag_per_class_with_a_curve_per_epoch(server, runs):
+    run = f"{runs['10_pr_curves.py']}/test"
+    server.wait_until(lambda: run in server.get(f"{PLUGIN}/pr_curves/tags"), what="the PR-curves run")
+    tags = server.get(f"{PLUGIN}/pr_curves/tags")[run]
+    assert set(tags) == {f"{digit}/pr_curves" for digit in range(10)}
+    curves = server.get(f"{PLUGIN}/pr_curves/pr_curves", run=run, tag="3/pr_curves")[run]
+    assert [curve["step"] for curve in curves] == list(range(EPOCHS_10))
+    for curve in curves:
+        assert len(curve["precision"]) == len(curve["recall"]) == len(curve["thresholds"]) > 1
+        assert all(0.0 <= value <= 1.0 for value in curve["precision"] + curve["recall"])
 
 
 def test_custom_scalars_of_11_every_chart_of_the_layout_finds_its_tags(server, runs):
@@ -206,7 +307,9 @@ def page(server):
         ("scalars", "batch_loss"),
         ("images", "confusion_matrix"),
         ("images", "augmented_grid"),
-        ("hparams", "Test accuracy"),
+        ("hparams", "Validation accuracy"),
+        ("text", "mistakes"),
+        ("pr_curves", "tag: 0/pr_curves"),
     ],
 )
 def test_the_browser_shows_the_scripts_tags(page, server, tab, text):

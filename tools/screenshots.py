@@ -5,6 +5,9 @@ what headless Chromium shows as docs/images/<NN>_<tab>.png, the pictures in the 
 
 Run it:   python tools/screenshots.py                    (runs the scripts into a new temporary logdir)
           python tools/screenshots.py --logdir logs      (uses the newest run of each script in logs/)
+          python tools/screenshots.py --only 08          (one script's picture; --only takes several)
+Online:   the Profile tab draws its step-time graph with Google Charts, which it loads from the internet:
+          on a machine without internet access the 08 picture shows the numbers but not the graph.
 Needs:    Debian's Chromium (apt-get install chromium) and playwright (requirements-dev.txt).
 Time on a 2-core CPU: about 3 minutes.
 """
@@ -15,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,18 +39,32 @@ SHOTS = [
     ("05_graph.py", [], "graphs", "Main Graph", "05_graphs.png"),
     ("06_hparams.py", ["--trials", "8", "--dataset", "digits"], "hparams", "Test accuracy", "06_hparams.png"),
     ("07_projector.py", ["--epochs", "5"], "projector", "Points:", "07_projector.png"),
-    ("08_profiler.py", [], "profile", "Sessions", "08_profile.png"),
+    ("08_profiler.py", [], "profile", "Input Time", "08_profile.png"),
+    ("09_text.py", ["--epochs", "3"], "text", "mistakes", "09_text.png"),
+    # The tag filter (in the page's URL) shows two classes that are hard to tell apart, 8 and 9 of digits or
+    # cat and dog of CIFAR-10: the easy classes' curves are a plain square corner.
+    (
+        "10_pr_curves.py",
+        ["--epochs", "5"],
+        "pr_curves&tagFilter=%5E(8%7C9%7Ccat%7Cdog)%2F",
+        "/pr_curves",
+        "10_pr_curves.png",
+    ),
     ("11_custom_scalars.py", ["--epochs", "8"], "custom_scalars", "Training batches", "11_custom_scalars.png"),
     ("12_debugger.py", [], "debugger-v2", "NaN/∞", "12_debugger.png"),
 ]
+
+# The Profile tab opens the run and tool named in the page's query: the naive pipeline's Overview page,
+# whose step-time graph and verdict show that it waits for its input.
+PROFILE_RUN, PROFILE_TOOL = "/naive/", "overview_page"
 
 # Texts to click, in order, before a picture is taken: Debugger V2 opens on its first op; the alert and
 # the `Log` op it points to show where the Inf came from, with the op's stack trace.
 CLICKS = {"12_debugger.png": ["NaN/∞", "Log:0"]}
 
 
-def run_scripts(logdir):
-    for script, flags, *_ in SHOTS:
+def run_scripts(logdir, shots):
+    for script, flags, *_ in shots:
         # 06 samples 8 trials of the full grid; the others run their quick smoke test with more epochs.
         quick = [] if script == "06_hparams.py" else ["--quick", "--dataset", "digits"]
         print(f"Running {script} ...", flush=True)
@@ -78,13 +96,23 @@ def wait_for_text(page, text, timeout=60):
     raise TimeoutError(f"{text!r} did not appear within {timeout} s")
 
 
+def page_query(server, tab):
+    """The query string that opens `tab` on the picture's run and tool (only the Profile tab needs one)."""
+    if tab != "profile":
+        return ""
+    server.wait_until(lambda: server.get("/data/plugin/profile/runs"), what="the profile runs")
+    (run,) = [run for run in server.get("/data/plugin/profile/runs") if PROFILE_RUN in run]
+    (host,) = server.get("/data/plugin/profile/hosts", run=run, tag=PROFILE_TOOL)
+    return "?" + urllib.parse.urlencode({"run": run, "tag": PROFILE_TOOL, "host": host["hostname"]})
+
+
 def capture(browser, run_dir, tab, text, output):
     # Each picture shows one script's run alone, as `tensorboard --logdir logs/<script>` would. Debugger V2
     # reads only the root of --logdir, so it is served its dump directory itself.
     logdir = run_dir if tab == "debugger-v2" else run_dir.parent
     with running_tensorboard(logdir, "--samples_per_plugin", "images=1000") as server:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{server.url}/#{tab}")
+        page.goto(f"{server.url}/{page_query(server, tab)}#{tab}")
         wait_for_text(page, text)
         for click in CLICKS.get(output.name, []):
             page.wait_for_timeout(2000)
@@ -99,7 +127,13 @@ def capture(browser, run_dir, tab, text, output):
 def main():
     parser = argparse.ArgumentParser(description="Screenshot each script's TensorBoard tab.")
     parser.add_argument("--logdir", help="an existing logdir holding a run of every script")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NN", help="only the pictures of these scripts, by number (e.g. --only 05 08)"
+    )
     args = parser.parse_args()
+    shots = [shot for shot in SHOTS if not args.only or shot[0][:2] in args.only]
+    if not shots:
+        raise SystemExit(f"error: no script numbered {' or '.join(args.only)}; they are 01 to {SHOTS[-1][0][:2]}")
     chromium = shutil.which("chromium")
     if chromium is None:
         raise SystemExit("error: Chromium is not installed; run: sudo apt-get install chromium")
@@ -108,12 +142,12 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         logdir = Path(args.logdir) if args.logdir else Path(scratch)
         if not args.logdir:
-            run_scripts(logdir)
+            run_scripts(logdir, shots)
         OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_FLAGS)
             try:
-                for script, _, tab, text, name in SHOTS:
+                for script, _, tab, text, name in shots:
                     capture(browser, newest_run(logdir, script), tab, text, OUTPUT_DIR / name)
             finally:
                 browser.close()

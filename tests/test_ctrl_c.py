@@ -1,0 +1,100 @@
+"""Ctrl-C at several points of 01, 02 and 06: exit 130, one line, and every event file still readable.
+
+Each case starts the script as a learner does, watches its output for a marker of the point to
+interrupt (no long sleeps), then sends SIGINT, which is what Ctrl-C in a terminal sends.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import plumbing
+
+import pytest
+import tb_read
+import tensorflow as tf
+from conftest import ROOT, python_noise
+
+# TensorFlow's C++ log lines from its start-up; anything else on stderr is the script's own.
+TF_STARTUP_LINE = re.compile(
+    r"^([IWE]\d{4} |WARNING: All log messages before absl|To enable the following instructions)"
+)
+
+# (script, extra flags, the stream and text that mark the moment, how many Ctrl-C's, what is running then)
+CASES = [
+    # During TensorFlow's import: its first log line comes while it loads.
+    ("01_callbacks.py", (), "stderr", "absl::InitializeLog", 1, "start-up"),
+    ("01_callbacks.py", ("--epochs", "3"), "stdout", "Epoch 1/3", 1, "an epoch of model.fit"),
+    # The data is loaded, the run directory made: the pipelines and the model are being built.
+    ("02_scalars_custom_loop.py", (), "stdout", "Dataset:", 1, "start-up"),
+    # The progress bar's last step of the epoch is printed, then the test split is evaluated.
+    ("02_scalars_custom_loop.py", ("--epochs", "2"), "stdout", "16/16", 1, "evaluation"),
+    # A second Ctrl-C while the first is still stopping the run ends it at once.
+    ("06_hparams.py", (), "stdout", "Trial 1/2", 2, "an epoch of model.fit, twice"),
+    # verbose=2 prints the epoch's line, then the trial is scored on the validation slice.
+    ("06_hparams.py", (), "stdout", "13/13 - ", 1, "evaluation"),
+]
+
+
+def interrupt_at(script, extra, stream, marker, presses, logdir, timeout=180):
+    """Runs the script, sends `presses` SIGINTs as soon as `marker` appears; returns (code, stdout, stderr)."""
+    command = [sys.executable, script, "--quick", "--dataset", "digits", "--logdir", str(logdir), *extra]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    captured = {"stdout": [], "stderr": []}
+
+    def collect(name, pipe):
+        for chunk in iter(lambda: pipe.read(1), ""):
+            captured[name].append(chunk)
+
+    readers = [threading.Thread(target=collect, args=(name, getattr(process, name))) for name in captured]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while marker not in "".join(captured[stream]):
+            assert process.poll() is None, f"{script} ended before {marker!r}:\n{''.join(captured['stderr'])[-2000:]}"
+            assert time.monotonic() < deadline, f"{script} never printed {marker!r}"
+            time.sleep(0.01)
+        for press in range(presses):
+            if press:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for reader in readers:
+            reader.join()
+    return code, "".join(captured["stdout"]), "".join(captured["stderr"])
+
+
+@pytest.mark.parametrize(
+    ("script", "extra", "stream", "marker", "presses", "moment"), CASES, ids=[f"{c[0][:2]}-{c[5]}" for c in CASES]
+)
+def test_ctrl_c_exits_130_with_one_line_and_keeps_readable_logs(
+    script, extra, stream, marker, presses, moment, tmp_path
+):
+    code, stdout, stderr = interrupt_at(script, extra, stream, marker, presses, tmp_path)
+    own_lines = [line for line in stderr.splitlines() if line.strip() and not TF_STARTUP_LINE.match(line)]
+    assert code == plumbing.EXIT_CTRL_C, f"exit {code} at {moment}:\n{stderr[-3000:]}"
+    assert own_lines == [plumbing.STOPPED_LINE], f"at {moment}:\n{stderr[-3000:]}"
+    assert not python_noise(stderr)
+    assert "Logs written to" not in stdout
+    for event_file in tmp_path.rglob("events.out.tfevents.*"):
+        # Every record is whole (TFRecordDataset checks each record's length and checksums), and
+        # TensorBoard's reader loads the run.
+        records = sum(1 for _ in tf.data.TFRecordDataset(str(event_file)))
+        assert records >= 1, event_file
+        tb_read.load(event_file.parent)
