@@ -71,9 +71,13 @@ def write_layout(writer, layout):
         tf.summary.experimental.write_raw_pb(custom_scalar_summary.pb(layout).SerializeToString(), step=0)
 
 
-def main():
+def make_parser():
     parser = plumbing.make_parser("Lay out train/test charts and a batch-loss margin chart in Custom Scalars.")
-    args = plumbing.parse_args(parser)
+    return parser
+
+
+def main():
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     run_dir = plumbing.new_run_dir(args.logdir, __file__)

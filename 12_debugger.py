@@ -84,7 +84,7 @@ def train_until_not_finite(train_step, train_batches, epochs, steps, max_steps):
     return None, loss, step
 
 
-def main():
+def make_parser():
     parser = plumbing.make_parser("Record a training run that produces Inf/NaN for Debugger V2.")
     parser.add_argument(
         "--learning-rate",
@@ -99,7 +99,11 @@ def main():
         help=f"stop after this many training steps even if the loss stays finite (default: {DEFAULT_MAX_STEPS}; "
         "the dump grows by about 80 KB per step)",
     )
-    args = plumbing.parse_args(parser)
+    return parser
+
+
+def main():
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     dump_dir = plumbing.new_run_dir(args.logdir, __file__)
