@@ -1,4 +1,4 @@
-"""All eight scripts into ONE logdir, then the real TensorBoard server and a real browser on it.
+"""All twelve scripts into ONE logdir, then the real TensorBoard server and a real browser on it.
 
 Event files that parse are not yet a working tab: this asks the server, through the same HTTP API its web
 page reads, whether each dashboard is active and holds the right script's data.

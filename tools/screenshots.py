@@ -1,6 +1,6 @@
 """
 Title: Screenshots of every script's tab, from a real run
-Description: Runs the eight scripts (or takes an existing logdir), serves each with TensorBoard, and saves
+Description: Runs the twelve scripts (or takes an existing logdir), serves each with TensorBoard, and saves
 what headless Chromium shows as docs/images/<NN>_<tab>.png, the pictures in the README.
 
 Run it:   python tools/screenshots.py                    (runs the scripts into a new temporary logdir)
