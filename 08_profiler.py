@@ -104,9 +104,13 @@ def train_and_profile(batches, dataset, args, profile_dir):
     return waiting / total
 
 
-def main():
+def make_parser():
     parser = plumbing.make_parser("Profile training with a naive and an optimized input pipeline.", epochs=2)
-    args = plumbing.parse_args(parser)
+    return parser
+
+
+def main():
+    args = plumbing.parse_args(make_parser())
     device = plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     run_dir = plumbing.new_run_dir(args.logdir, __file__)

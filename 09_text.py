@@ -87,7 +87,7 @@ def mistakes_markdown(true_labels, probabilities, class_names, limit, epoch):
     )
 
 
-def main():
+def make_parser():
     parser = plumbing.make_parser("Log the model's most confident mistakes as a Markdown table in the Text tab.")
     parser.add_argument(
         "--mistakes",
@@ -95,7 +95,11 @@ def main():
         default=DEFAULT_MISTAKES,
         help=f"rows of each epoch's table of mistakes (default: {DEFAULT_MISTAKES})",
     )
-    args = plumbing.parse_args(parser)
+    return parser
+
+
+def main():
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     run_dir = plumbing.new_run_dir(args.logdir, __file__)

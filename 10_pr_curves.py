@@ -11,6 +11,8 @@ View it:  tensorboard --logdir logs/10_pr_curves
 Time on a 2-core CPU: about 10 s with --quick; a few minutes for 5 epochs of CIFAR-10.
 """
 
+import argparse
+
 import plumbing
 
 import keras
@@ -23,17 +25,27 @@ LEARNING_RATE = 1e-3
 DEFAULT_NUM_THRESHOLDS = 201
 
 
-def main():
+def num_thresholds(text):
+    """argparse type for --num-thresholds: a whole number of at least 2, the two ends of a curve."""
+    value = plumbing.positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a curve needs at least 2 thresholds, got {value}")
+    return value
+
+
+def make_parser():
     parser = plumbing.make_parser("Log one precision-recall curve per class on the test split every epoch.")
     parser.add_argument(
         "--num-thresholds",
-        type=plumbing.positive_int,
+        type=num_thresholds,
         default=DEFAULT_NUM_THRESHOLDS,
         help=f"points on each curve, thresholds evenly spaced in [0, 1] (default: {DEFAULT_NUM_THRESHOLDS})",
     )
-    args = plumbing.parse_args(parser)
-    if args.num_thresholds < 2:
-        parser.error("argument --num-thresholds: a curve needs at least 2 thresholds")
+    return parser
+
+
+def main():
+    args = plumbing.parse_args(make_parser())
     plumbing.configure_gpu()
     dataset = plumbing.load_from_args(args)
     run_dir = plumbing.new_run_dir(args.logdir, __file__)

@@ -16,6 +16,7 @@ The video's own code (data, pipelines, CNN, training steps) is in starter.py; Te
 
 import argparse
 import datetime
+import functools
 import importlib.util
 import logging
 import math
@@ -132,36 +133,47 @@ def _stop_now():
     os._exit(EXIT_CTRL_C)
 
 
-def _tensorflow_directory():
-    """The directory of TensorFlow's own Python code, found without importing TensorFlow (that takes seconds).
+def _tensorflow_directories():
+    """Where TensorFlow's own Python code is, found without importing TensorFlow (that takes seconds).
 
-    Only TensorFlow's package counts: Keras' training loop (keras/src/backend/tensorflow/...) is where a Ctrl-C
-    during model.fit should land, between two batches.
+    Both the path Python reports for its files and the same path with links resolved. Only TensorFlow's package
+    counts: Keras' training loop (keras/src/backend/tensorflow/...) is where a Ctrl-C during model.fit should
+    land, between two batches.
     """
     spec = importlib.util.find_spec("tensorflow")
     if spec is None or not spec.submodule_search_locations:
-        return None
-    return os.path.join(os.path.realpath(spec.submodule_search_locations[0]), "")
+        return ()
+    directory = spec.submodule_search_locations[0]
+    return tuple({os.path.join(directory, ""), os.path.join(os.path.realpath(directory), "")})
 
 
-_TENSORFLOW_DIRECTORY = _tensorflow_directory()
+_TENSORFLOW_DIRECTORIES = _tensorflow_directories()
+
+
+@functools.cache
+def _is_tensorflow_file(filename):
+    return filename.startswith(_TENSORFLOW_DIRECTORIES)
 
 
 def _inside_tensorflow(frame):
     """True when `frame` or one of its callers is TensorFlow's Python code."""
-    while frame is not None and _TENSORFLOW_DIRECTORY:
-        if os.path.realpath(frame.f_code.co_filename).startswith(_TENSORFLOW_DIRECTORY):
+    while frame is not None:
+        if _is_tensorflow_file(frame.f_code.co_filename):
             return True
         frame = frame.f_back
     return False
 
 
 def _interrupt_when_safe(frame, event, arg):
-    """A trace function: raises KeyboardInterrupt at the first line that runs outside TensorFlow's code."""
-    if event == "line" and not _inside_tensorflow(frame):
-        sys.settrace(None)
-        raise KeyboardInterrupt
-    return _interrupt_when_safe
+    """A trace function: raises KeyboardInterrupt at the first line that runs outside TensorFlow's code.
+
+    A new frame called from inside TensorFlow (its tracing runs thousands of lines of autograph and the
+    function being traced) gets no trace at all, so waiting for the safe point costs next to nothing.
+    """
+    if _inside_tensorflow(frame):
+        return None if event == "call" else _interrupt_when_safe
+    sys.settrace(None)
+    raise KeyboardInterrupt
 
 
 def _on_ctrl_c(signum, frame):

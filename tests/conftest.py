@@ -25,6 +25,8 @@ SCRIPT_ARGS = {
     "08_profiler.py": (),
     "09_text.py": ("--epochs", "2"),
     "10_pr_curves.py": ("--epochs", "2"),
+    "11_custom_scalars.py": ("--epochs", "3"),
+    "12_debugger.py": (),
 }
 
 

@@ -22,6 +22,9 @@ OWN_BAD_FLAGS = {
     "03_images.py": [["--grid-every", "0"], ["--grid-size", "-2"]],
     "06_hparams.py": [["--shard", "3/2"], ["--trials", "0"]],
     "07_projector.py": [["--points", "0"]],
+    "09_text.py": [["--mistakes", "0"]],
+    "10_pr_curves.py": [["--num-thresholds", "1"], ["--num-thresholds", "many"]],
+    "12_debugger.py": [["--learning-rate", "-1"], ["--max-steps", "0"]],
 }
 
 

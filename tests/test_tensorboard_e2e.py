@@ -1,10 +1,11 @@
-"""All eight scripts into ONE logdir, then the real TensorBoard server and a real browser on it.
+"""All twelve scripts into ONE logdir, then the real TensorBoard server and a real browser on it.
 
 Event files that parse are not yet a working tab: this asks the server, through the same HTTP API its web
 page reads, whether each dashboard is active and holds the right script's data.
 """
 
 import json
+import re
 import shutil
 
 import pytest
@@ -17,6 +18,7 @@ EPOCHS_01 = int(SCRIPT_ARGS["01_callbacks.py"][1])
 EPOCHS_04 = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
 EPOCHS_09 = int(SCRIPT_ARGS["09_text.py"][1])
 EPOCHS_10 = int(SCRIPT_ARGS["10_pr_curves.py"][1])
+EPOCHS_11 = int(SCRIPT_ARGS["11_custom_scalars.py"][1])
 PLUGIN = "/data/plugin"
 
 
@@ -222,6 +224,62 @@ def test_pr_curves_of_10_one_tag_per_class_with_a_curve_per_epoch(server, runs):
         assert all(0.0 <= value <= 1.0 for value in curve["precision"] + curve["recall"])
 
 
+def test_custom_scalars_of_11_every_chart_of_the_layout_finds_its_tags(server, runs):
+    assert server.get("/data/plugins_listing")["custom_scalars"]["enabled"]
+    layout = server.get(f"{PLUGIN}/custom_scalars/layout")
+    charts = [chart for category in layout["category"] for chart in category["chart"]]
+    multiline = [chart["multiline"] for chart in charts if "multiline" in chart]
+    margin = [chart["margin"] for chart in charts if "margin" in chart]
+    assert len(multiline) == 2 and len(margin) == 1
+    run = runs["11_custom_scalars.py"]
+    # The page asks, run by run, for the tags that match a chart's regexes joined by "|".
+    for chart in multiline:
+        tag_regex = "|".join(f"({regex})" for regex in chart["tag"])
+        for split in ("train", "test"):
+            found = server.get(f"{PLUGIN}/custom_scalars/scalars", run=f"{run}/{split}", tag=tag_regex)
+            assert found["regex_valid"]
+            (events,) = found["tag_to_events"].values()
+            assert [step for _, step, _ in events] == list(range(EPOCHS_11))
+    # A margin series names exact tags, which must all be in one run at the same steps.
+    for series in margin[0]["series"]:
+        tags = (series["value"], series["lower"], series["upper"])
+        tag_regex = "|".join(f"({re.escape(tag)})" for tag in tags)
+        found = server.get(f"{PLUGIN}/custom_scalars/scalars", run=f"{run}/train", tag=tag_regex)["tag_to_events"]
+        value, lower, upper = (found[tag] for tag in tags)
+        for events in (value, lower, upper):
+            assert [step for _, step, _ in events] == list(range(EPOCHS_11))
+        for (_, _, mean), (_, _, lowest), (_, _, highest) in zip(value, lower, upper, strict=True):
+            assert lowest <= mean <= highest
+
+
+@pytest.fixture(scope="module")
+def debugger_server(run_script):
+    """A second TensorBoard, on 12's dump directory itself: Debugger V2 reads only the root of --logdir."""
+    with running_tensorboard(run_script("12_debugger.py").run_dir) as tb:
+        yield tb
+
+
+def debugger_alerts(server):
+    return server.get(f"{PLUGIN}/debugger-v2/alerts", run="__default_debugger_run__", begin=0, end=-1)
+
+
+def test_debugger_v2_of_12_alerts_that_the_log_op_made_inf(debugger_server):
+    assert debugger_server.get(f"{PLUGIN}/debugger-v2/runs").keys() == {"__default_debugger_run__"}
+    # The dashboard reads the dump in the background: ask until the alerts are counted.
+    debugger_server.wait_until(lambda: debugger_alerts(debugger_server)["num_alerts"] > 0, what="the alerts")
+    alerts = debugger_alerts(debugger_server)
+    assert alerts["alerts_breakdown"]["InfNanAlert"] >= 1
+    first = alerts["alerts"][0]
+    assert first["alert_type"] == "InfNanAlert"
+    assert first["op_type"] == "Log" and first["num_neg_inf"] > 0
+
+
+def test_debugger_v2_finds_no_dump_below_the_root_of_its_logdir(server, runs):
+    # The shared logdir holds 12's dump two levels down, and the dashboard does not look there.
+    assert runs["12_debugger.py"]
+    assert server.get(f"{PLUGIN}/debugger-v2/runs") == {}
+
+
 # ----- A real browser: the page a learner sees --------------------------------------------------------
 
 CHROMIUM = shutil.which("chromium")
@@ -262,3 +320,16 @@ def test_the_browser_shows_the_scripts_tags(page, server, tab, text):
 def test_the_browser_shows_the_script_runs(page, server, runs):
     page.goto(f"{server.url}/#scalars")
     page.get_by_text(f"{runs['01_callbacks.py']}/train", exact=True).filter(visible=True).first.wait_for(timeout=60_000)
+
+
+def test_the_browser_shows_the_custom_scalars_layout_of_11(page, server):
+    page.goto(f"{server.url}/#custom_scalars")
+    for text in ("Train vs test", "loss: epoch mean, lowest and highest batch"):
+        page.get_by_text(text, exact=True).filter(visible=True).first.wait_for(timeout=60_000)
+
+
+def test_the_browser_shows_the_debugger_v2_alerts_of_12(page, debugger_server):
+    page.goto(f"{debugger_server.url}/#debugger-v2")
+    page.get_by_text("NaN/∞", exact=True).filter(visible=True).first.wait_for(timeout=60_000)
+    page.get_by_text("NaN/∞", exact=True).first.click()
+    page.get_by_text("Log:0", exact=True).filter(visible=True).first.wait_for(timeout=60_000)

@@ -1,6 +1,6 @@
 """
 Title: Screenshots of every script's tab, from a real run
-Description: Runs the eight scripts (or takes an existing logdir), serves each with TensorBoard, and saves
+Description: Runs the twelve scripts (or takes an existing logdir), serves each with TensorBoard, and saves
 what headless Chromium shows as docs/images/<NN>_<tab>.png, the pictures in the README.
 
 Run it:   python tools/screenshots.py                    (runs the scripts into a new temporary logdir)
@@ -50,11 +50,17 @@ SHOTS = [
         "/pr_curves",
         "10_pr_curves.png",
     ),
+    ("11_custom_scalars.py", ["--epochs", "8"], "custom_scalars", "Training batches", "11_custom_scalars.png"),
+    ("12_debugger.py", [], "debugger-v2", "NaN/∞", "12_debugger.png"),
 ]
 
 # The Profile tab opens the run and tool named in the page's query: the naive pipeline's Overview page,
 # whose step-time graph and verdict show that it waits for its input.
 PROFILE_RUN, PROFILE_TOOL = "/naive/", "overview_page"
+
+# Texts to click, in order, before a picture is taken: Debugger V2 opens on its first op; the alert and
+# the `Log` op it points to show where the Inf came from, with the op's stack trace.
+CLICKS = {"12_debugger.png": ["NaN/∞", "Log:0"]}
 
 
 def run_scripts(logdir, shots):
@@ -101,11 +107,16 @@ def page_query(server, tab):
 
 
 def capture(browser, run_dir, tab, text, output):
-    # Each picture shows one script's run alone, as `tensorboard --logdir logs/<script>` would.
-    with running_tensorboard(run_dir.parent, "--samples_per_plugin", "images=1000") as server:
+    # Each picture shows one script's run alone, as `tensorboard --logdir logs/<script>` would. Debugger V2
+    # reads only the root of --logdir, so it is served its dump directory itself.
+    logdir = run_dir if tab == "debugger-v2" else run_dir.parent
+    with running_tensorboard(logdir, "--samples_per_plugin", "images=1000") as server:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(f"{server.url}/{page_query(server, tab)}#{tab}")
         wait_for_text(page, text)
+        for click in CLICKS.get(output.name, []):
+            page.wait_for_timeout(2000)
+            page.get_by_text(click, exact=True).first.click()
         # Let charts, graph layout and the projector's points finish drawing.
         page.wait_for_timeout(6000)
         page.screenshot(path=str(output))
