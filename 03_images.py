@@ -9,7 +9,7 @@ image, so each image can be compared with its augmented self (the tag's descript
 `--grid-every` batches (slide the step to see new batches).
 Run it:   python 03_images.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/03_images --samples_per_plugin images=1000
-Time on a 2-core CPU: about 10 s with --quick; under a minute for one epoch of CIFAR-10.
+Time on a 2-core CPU: about 12 s with --quick; under a minute for one epoch of CIFAR-10.
 """
 
 import plumbing

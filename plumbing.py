@@ -287,7 +287,12 @@ def configure_gpu():
 
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            # TensorFlow has already started on the GPU (a second call in one notebook, say): the setting
+            # can no longer change, and the GPU is there all the same.
+            pass
     return "GPU" if gpus else "CPU"
 
 

@@ -250,7 +250,7 @@ def pr_curve_summaries(true_labels, probabilities, class_names, num_thresholds=2
         num_thresholds: how many thresholds each curve is measured at (at least 2).
 
     Returns:
-        A list of `tf.compat.v1.Summary` protos, one per class in class order. Each holds a float32
+        A list of TensorBoard `summary_pb2.Summary` protos, one per class in class order. Each holds a float32
         tensor of shape (6, num_thresholds): true positives, false positives, true negatives, false
         negatives, precision and recall at each threshold, from t = 0 to t = 1.
     """

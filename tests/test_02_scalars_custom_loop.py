@@ -38,7 +38,8 @@ def test_one_run_per_learning_rate_with_the_loss_of_every_batch(scalars_run):
         assert steps == list(range(1, EPOCHS * batches_per_epoch + 1))
         assert np.all(np.isfinite([value for _, value in series]))
         test = tb_read.load(scalars_run.run_dir / name / "test")
-        ((_, accuracy),) = tb_read.scalar_series(test, "accuracy")
+        assert tb_read.plugin_tags(test, "scalars") == {"final_accuracy"}
+        ((_, accuracy),) = tb_read.scalar_series(test, "final_accuracy")
         assert 0.0 <= accuracy <= 1.0
 
 

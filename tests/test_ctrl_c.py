@@ -103,3 +103,9 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_readable_logs(
         records = sum(1 for _ in tf.data.TFRecordDataset(str(event_file)))
         assert records >= 1, event_file
         tb_read.load(event_file.parent)
+    if marker.startswith("Epoch 2/"):
+        # The first epoch ended before Ctrl-C: its curves are on disk, in both runs of the chart.
+        (run_dir,) = [path for path in tmp_path.glob("*/*") if path.is_dir()]
+        for split in ("train", "validation"):
+            series = tb_read.scalar_series(tb_read.load(run_dir / split), "epoch_loss")
+            assert [step for step, _ in series][:1] == [0], (split, series)

@@ -37,9 +37,9 @@ SHOTS = [
     ("03_images.py", ["--grid-every", "4", "--grid-size", "25"], "images", "augmented_grid", "03_images.png"),
     ("04_confusion_matrix.py", ["--epochs", "5"], "images", "confusion_matrix", "04_images.png"),
     ("05_graph.py", [], "graphs", "Main Graph", "05_graphs.png"),
-    ("06_hparams.py", ["--trials", "8", "--dataset", "digits"], "hparams", "Test accuracy", "06_hparams.png"),
+    ("06_hparams.py", ["--trials", "8", "--dataset", "digits"], "hparams", "Validation accuracy", "06_hparams.png"),
     ("07_projector.py", ["--epochs", "5"], "projector", "Points:", "07_projector.png"),
-    ("08_profiler.py", [], "profile", "Input Time", "08_profile.png"),
+    ("08_profiler.py", [], "profile", "input-bound", "08_profile.png"),
     ("09_text.py", ["--epochs", "3"], "text", "mistakes", "09_text.png"),
     # The tag filter (in the page's URL) shows two classes that are hard to tell apart, 8 and 9 of digits or
     # cat and dog of CIFAR-10: the easy classes' curves are a plain square corner.
@@ -54,9 +54,10 @@ SHOTS = [
     ("12_debugger.py", [], "debugger-v2", "NaN/∞", "12_debugger.png"),
 ]
 
-# The Profile tab opens the run and tool named in the page's query: the naive pipeline's Overview page,
-# whose step-time graph and verdict show that it waits for its input.
-PROFILE_RUN, PROFILE_TOOL = "/naive/", "overview_page"
+# The Profile tab opens the run and tool named in the page's query: the naive pipeline's Input pipeline
+# analyzer, whose verdict says how much of each step waits for input. (The Overview page shows the same
+# verdict beside its step-time graph, but draws both with Google Charts, which needs internet access.)
+PROFILE_RUN, PROFILE_TOOL = "/naive/", "input_pipeline_analyzer"
 
 # Texts to click, in order, before a picture is taken: Debugger V2 opens on its first op; the alert and
 # the `Log` op it points to show where the Inf came from, with the op's stack trace.
