@@ -97,12 +97,14 @@ def wait_for_text(page, text, timeout=60):
     raise TimeoutError(f"{text!r} did not appear within {timeout} s")
 
 
-def page_query(server, tab):
+def page_query(server, tab, run_dir):
     """The query string that opens `tab` on the picture's run and tool (only the Profile tab needs one)."""
     if tab != "profile":
         return ""
     server.wait_until(lambda: server.get("/data/plugin/profile/runs"), what="the profile runs")
-    (run,) = [run for run in server.get("/data/plugin/profile/runs") if PROFILE_RUN in run]
+    # The served logdir may hold earlier runs of the script too: take the picture's own run.
+    wanted = f"{run_dir.name}{PROFILE_RUN}"
+    (run,) = [run for run in server.get("/data/plugin/profile/runs") if run.startswith(wanted)]
     (host,) = server.get("/data/plugin/profile/hosts", run=run, tag=PROFILE_TOOL)
     return "?" + urllib.parse.urlencode({"run": run, "tag": PROFILE_TOOL, "host": host["hostname"]})
 
@@ -113,7 +115,7 @@ def capture(browser, run_dir, tab, text, output):
     logdir = run_dir if tab == "debugger-v2" else run_dir.parent
     with running_tensorboard(logdir, "--samples_per_plugin", "images=1000") as server:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{server.url}/{page_query(server, tab)}#{tab}")
+        page.goto(f"{server.url}/{page_query(server, tab, run_dir)}#{tab}")
         wait_for_text(page, text)
         for click in CLICKS.get(output.name, []):
             page.wait_for_timeout(2000)
