@@ -22,9 +22,7 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))

@@ -23,20 +23,15 @@ DEFAULT_LEARNING_RATES = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
 
 
 def new_model_and_steps(dataset, learning_rate):
-    """A fresh CNN with Adam at `learning_rate`, its compiled train and test steps, and their metrics."""
+    """A fresh CNN trained by Adam at `learning_rate`: the optimizer, and `starter.make_steps`'s steps and metrics."""
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-    train_loss, train_accuracy = starter.epoch_metrics()
-    test_loss, test_accuracy = starter.epoch_metrics()
-    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-    test_step = starter.make_test_step(model, test_loss, test_accuracy)
-    return optimizer, train_step, test_step, (train_loss, train_accuracy, test_loss, test_accuracy)
+    return optimizer, starter.make_steps(model, optimizer)
 
 
 def train_with_epoch_scalars(dataset, train_batches, test_batches, args, run_dir):
     """Part 1: the epoch-mean train and test loss and accuracy, one writer per split."""
-    _, train_step, test_step, metrics = new_model_and_steps(dataset, learning_rate=1e-3)
-    train_loss, train_accuracy, test_loss, test_accuracy = metrics
+    _, steps = new_model_and_steps(dataset, learning_rate=1e-3)
 
     # Two writers, two run directories: TensorBoard overlays "train" and "test" in the same chart
     # because they log the same tags.
@@ -45,23 +40,23 @@ def train_with_epoch_scalars(dataset, train_batches, test_batches, args, run_dir
     try:
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            for metric in metrics:
+            for metric in steps.metrics:
                 metric.reset_state()
-            progress = keras.utils.Progbar(starter.steps_per_epoch(dataset, args.batch_size))
+            progress = keras.utils.Progbar(len(train_batches))
             for images, labels in train_batches:
-                loss = train_step(images, labels)
+                loss = steps.train_step(images, labels)
                 progress.add(1, values=[("loss", float(loss))])
-            starter.evaluate(test_step, test_batches)
+            starter.evaluate(steps.test_step, test_batches)
 
             # Logged once per epoch, after the epoch: the metrics hold means over the whole epoch, not
             # the last batch's value.
             with train_writer.as_default():
-                tf.summary.scalar("loss", train_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", train_accuracy.result(), step=epoch)
+                tf.summary.scalar("loss", steps.train_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", steps.train_accuracy.result(), step=epoch)
             with test_writer.as_default():
-                tf.summary.scalar("loss", test_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", test_accuracy.result(), step=epoch)
-            print(f"  test loss {test_loss.result():.4f}, test accuracy {test_accuracy.result():.4f}")
+                tf.summary.scalar("loss", steps.test_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", steps.test_accuracy.result(), step=epoch)
+            print(f"  test loss {steps.test_loss.result():.4f}, test accuracy {steps.test_accuracy.result():.4f}")
     finally:
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         train_writer.close()
@@ -70,29 +65,28 @@ def train_with_epoch_scalars(dataset, train_batches, test_batches, args, run_dir
 
 def train_at_learning_rate(dataset, train_batches, test_batches, args, rate_dir, learning_rate):
     """Trains a fresh model at one learning rate, logging the loss of every batch; returns test accuracy."""
-    optimizer, train_step, test_step, metrics = new_model_and_steps(dataset, learning_rate)
-    test_accuracy = metrics[3]
+    optimizer, steps = new_model_and_steps(dataset, learning_rate)
 
     train_writer = tf.summary.create_file_writer(str(rate_dir / "train"))
     test_writer = tf.summary.create_file_writer(str(rate_dir / "test"))
     try:
         for _ in range(args.epochs):
-            progress = keras.utils.Progbar(starter.steps_per_epoch(dataset, args.batch_size))
+            progress = keras.utils.Progbar(len(train_batches))
             for images, labels in train_batches:
-                loss = train_step(images, labels)
+                loss = steps.train_step(images, labels)
                 # Logged inside the loop, after every step. The optimizer counts the batches it has
                 # applied: a global step that runs across epochs, so the curves of all rates share an x axis.
                 with train_writer.as_default():
                     tf.summary.scalar("batch_loss", loss, step=optimizer.iterations)
                 progress.add(1, values=[("loss", float(loss))])
-        starter.evaluate(test_step, test_batches)
+        starter.evaluate(steps.test_step, test_batches)
         with test_writer.as_default():
             # Its own tag: under "accuracy" these lone points would share a chart with Part 1's epoch curves.
-            tf.summary.scalar("final_accuracy", test_accuracy.result(), step=args.epochs)
+            tf.summary.scalar("final_accuracy", steps.test_accuracy.result(), step=args.epochs)
     finally:
         train_writer.close()
         test_writer.close()
-    return float(test_accuracy.result())
+    return float(steps.test_accuracy.result())
 
 
 def learning_rate_sweep(dataset, train_batches, test_batches, args, run_dir):
@@ -118,9 +112,7 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     # Built once: every model of the script trains on the same pipelines, which fill their cache once.

@@ -51,9 +51,7 @@ def log_before_and_after(dataset, count):
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
     train_batches = starter.train_pipeline(dataset, max(args.batch_size, args.grid_size))
 

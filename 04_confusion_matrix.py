@@ -32,47 +32,41 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
     num_classes = len(dataset.class_names)
 
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
     model = starter.build_cnn(dataset.image_shape, num_classes)
-    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-    train_loss, train_accuracy = starter.epoch_metrics()
-    test_loss, test_accuracy = starter.epoch_metrics()
-    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+    steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=1e-3))
 
     train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
     test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
     try:
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
+            for metric in steps.metrics:
                 metric.reset_state()
-            progress = keras.utils.Progbar(starter.steps_per_epoch(dataset, args.batch_size))
+            progress = keras.utils.Progbar(len(train_batches))
             for images, labels in train_batches:
-                loss = train_step(images, labels)
+                loss = steps.train_step(images, labels)
                 progress.add(1, values=[("loss", float(loss))])
 
             # After each epoch, the matrix is measured on the held-out split with dropout off (test_step),
             # never on training batches. Summing COUNTS and normalizing once weighs every test image
             # equally; averaging per-batch normalized matrices would not.
-            true_labels, probabilities = starter.evaluate(test_step, test_batches)
+            true_labels, probabilities = starter.evaluate(steps.test_step, test_batches)
             counts = utils.get_confusion_matrix(true_labels, probabilities.argmax(axis=1), num_classes)
             figure = utils.plot_confusion_matrix(counts, dataset.class_names)
             with train_writer.as_default():
-                tf.summary.scalar("loss", train_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", train_accuracy.result(), step=epoch)
+                tf.summary.scalar("loss", steps.train_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", steps.train_accuracy.result(), step=epoch)
             with test_writer.as_default():
-                tf.summary.scalar("loss", test_loss.result(), step=epoch)
-                tf.summary.scalar("accuracy", test_accuracy.result(), step=epoch)
+                tf.summary.scalar("loss", steps.test_loss.result(), step=epoch)
+                tf.summary.scalar("accuracy", steps.test_accuracy.result(), step=epoch)
                 tf.summary.image("confusion_matrix", utils.plot_to_image(figure), step=epoch)
-            print(f"  test loss {test_loss.result():.4f}, test accuracy {test_accuracy.result():.4f}")
+            print(f"  test loss {steps.test_loss.result():.4f}, test accuracy {steps.test_accuracy.result():.4f}")
     finally:
         train_writer.close()
         test_writer.close()

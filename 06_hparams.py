@@ -23,6 +23,7 @@ import re
 
 import plumbing
 
+import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
@@ -129,9 +130,10 @@ def hold_out_validation(dataset):
 
 def run_trial(dataset, args, trial, train_batches, validation_batches):
     """Trains one model with the trial's hyperparameters; returns it with its validation (loss, accuracy)."""
-    model = starter.compiled_cnn(
-        dataset, learning_rate=trial[HP_LEARNING_RATE], units=trial[HP_UNITS], dropout=trial[HP_DROPOUT]
-    )
+    num_classes = len(dataset.class_names)
+    model = starter.build_cnn(dataset.image_shape, num_classes, units=trial[HP_UNITS], dropout=trial[HP_DROPOUT])
+    optimizer = keras.optimizers.Adam(learning_rate=trial[HP_LEARNING_RATE])
+    model.compile(optimizer=optimizer, loss=starter.make_loss(), metrics=["accuracy"])
     # shuffle=False: the training pipeline shuffles itself, and Keras ignores (and warns about) this flag
     # for a tf.data.Dataset.
     model.fit(train_batches, epochs=args.epochs, verbose=2, shuffle=False)
@@ -142,9 +144,7 @@ def run_trial(dataset, args, trial, train_batches, validation_batches):
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     if args.experiment:
         experiment_dir = plumbing.shared_run_dir(args.logdir, __file__, args.experiment)
     else:

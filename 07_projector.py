@@ -38,12 +38,11 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
-    model = starter.compiled_cnn(dataset)
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss=starter.make_loss(), metrics=["accuracy"])
     # shuffle=False: the training pipeline shuffles itself (Keras ignores the flag for a tf.data.Dataset).
     model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2, shuffle=False)
 

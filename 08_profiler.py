@@ -73,9 +73,8 @@ def train_and_profile(batches, dataset, args, profile_dir):
         The share of the profiled steps' time spent waiting for the next batch, as measured here.
     """
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    train_loss, train_accuracy = starter.epoch_metrics()
-    train_step = starter.make_train_step(model, keras.optimizers.Adam(learning_rate=1e-3), train_loss, train_accuracy)
-    steps_per_epoch = starter.steps_per_epoch(dataset, args.batch_size)
+    train_step = starter.make_steps(model, keras.optimizers.Adam(learning_rate=1e-3)).train_step
+    steps_per_epoch = len(batches)
     profiled_steps, epochs = profile_plan(steps_per_epoch, args.epochs)
     if epochs > args.epochs:
         print(f"An epoch has {steps_per_epoch} batch(es): training {epochs} epochs to have enough steps to profile.")
@@ -118,9 +117,8 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    device = plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
+    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
     print(f"Training runs on the {device}.")
 

@@ -100,21 +100,14 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
-    train_loss, train_accuracy = starter.epoch_metrics()
-    test_loss, test_accuracy = starter.epoch_metrics()
-    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+    steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=LEARNING_RATE))
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     # The test pipeline is never shuffled, so position i of its output is test image i.
     test_batches = starter.test_pipeline(dataset, args.batch_size)
-    steps = starter.steps_per_epoch(dataset, args.batch_size)
 
     writer = tf.summary.create_file_writer(str(run_dir))
     try:
@@ -125,19 +118,19 @@ def main():
 
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
+            for metric in steps.metrics:
                 metric.reset_state()
-            progress = keras.utils.Progbar(steps)
+            progress = keras.utils.Progbar(len(train_batches))
             for images, labels in train_batches:
-                loss = train_step(images, labels)
+                loss = steps.train_step(images, labels)
                 progress.add(1, values=[("loss", float(loss))])
 
             # The mistakes are those on the held-out split, after the epoch's training.
-            true_labels, probabilities = starter.evaluate(test_step, test_batches)
+            true_labels, probabilities = starter.evaluate(steps.test_step, test_batches)
             table = mistakes_markdown(true_labels, probabilities, dataset.class_names, args.mistakes, epoch + 1)
             with writer.as_default():
                 tf.summary.text("mistakes", table, step=epoch)
-            print(f"  test accuracy {test_accuracy.result():.4f}; the table lists up to {args.mistakes} mistakes")
+            print(f"  test accuracy {steps.test_accuracy.result():.4f}; the table lists up to {args.mistakes} mistakes")
     finally:
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         writer.close()

@@ -46,34 +46,27 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
-    train_loss, train_accuracy = starter.epoch_metrics()
-    test_loss, test_accuracy = starter.epoch_metrics()
-    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+    steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=LEARNING_RATE))
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
-    steps = starter.steps_per_epoch(dataset, args.batch_size)
 
     # The curves describe the held-out split, so their run is called "test".
     test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
     try:
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
+            for metric in steps.metrics:
                 metric.reset_state()
-            progress = keras.utils.Progbar(steps)
+            progress = keras.utils.Progbar(len(train_batches))
             for images, labels in train_batches:
-                loss = train_step(images, labels)
+                loss = steps.train_step(images, labels)
                 progress.add(1, values=[("loss", float(loss))])
 
-            true_labels, probabilities = starter.evaluate(test_step, test_batches)
+            true_labels, probabilities = starter.evaluate(steps.test_step, test_batches)
             summaries = utils.pr_curve_summaries(
                 true_labels, probabilities, dataset.class_names, num_thresholds=args.num_thresholds
             )
@@ -82,7 +75,7 @@ def main():
             with test_writer.as_default():
                 for summary in summaries:
                     tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=epoch)
-            print(f"  test accuracy {test_accuracy.result():.4f}; {len(summaries)} PR curves logged")
+            print(f"  test accuracy {steps.test_accuracy.result():.4f}; {len(summaries)} PR curves logged")
     finally:
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         test_writer.close()

@@ -78,20 +78,13 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     run_dir = plumbing.new_run_dir(args.logdir, __file__)
 
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
-    steps = starter.steps_per_epoch(dataset, args.batch_size)
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-    train_loss, train_accuracy = starter.epoch_metrics()
-    test_loss, test_accuracy = starter.epoch_metrics()
-    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+    steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=1e-3))
 
     train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
     test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
@@ -101,28 +94,28 @@ def main():
         write_layout(train_writer, make_layout())
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
+            for metric in steps.metrics:
                 metric.reset_state()
-            progress = keras.utils.Progbar(steps)
+            progress = keras.utils.Progbar(len(train_batches))
             batch_losses = []
             for images, labels in train_batches:
-                batch_loss = float(train_step(images, labels))
+                batch_loss = float(steps.train_step(images, labels))
                 batch_losses.append(batch_loss)
                 progress.add(1, values=[("loss", batch_loss)])
             for images, labels in test_batches:
-                test_step(images, labels)
+                steps.test_step(images, labels)
 
             # The epoch's loss is the mean over every training example, a weighted mean of the batch
             # losses: it always lies between the lowest and the highest of them, inside the margin band.
             with train_writer.as_default():
-                tf.summary.scalar(LOSS, train_loss.result(), step=epoch)
-                tf.summary.scalar(ACCURACY, train_accuracy.result(), step=epoch)
+                tf.summary.scalar(LOSS, steps.train_loss.result(), step=epoch)
+                tf.summary.scalar(ACCURACY, steps.train_accuracy.result(), step=epoch)
                 tf.summary.scalar(LOWEST_BATCH_LOSS, min(batch_losses), step=epoch)
                 tf.summary.scalar(HIGHEST_BATCH_LOSS, max(batch_losses), step=epoch)
             with test_writer.as_default():
-                tf.summary.scalar(LOSS, test_loss.result(), step=epoch)
-                tf.summary.scalar(ACCURACY, test_accuracy.result(), step=epoch)
-            print(f"  test loss {test_loss.result():.4f}, test accuracy {test_accuracy.result():.4f}")
+                tf.summary.scalar(LOSS, steps.test_loss.result(), step=epoch)
+                tf.summary.scalar(ACCURACY, steps.test_accuracy.result(), step=epoch)
+            print(f"  test loss {steps.test_loss.result():.4f}, test accuracy {steps.test_accuracy.result():.4f}")
     finally:
         # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         train_writer.close()

@@ -103,9 +103,7 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     dump_dir = plumbing.new_run_dir(args.logdir, __file__)
     train_batches = starter.train_pipeline(dataset, args.batch_size)
 
@@ -126,7 +124,7 @@ def main():
     tf.debugging.experimental.enable_dump_debug_info(
         str(dump_dir), tensor_debug_mode="FULL_HEALTH", circular_buffer_size=-1
     )
-    steps = starter.steps_per_epoch(dataset, args.batch_size)
+    steps = len(train_batches)
     try:
         bad_step, loss, steps_run = train_until_not_finite(
             train_step, train_batches, args.epochs, steps, args.max_steps

@@ -6,7 +6,9 @@ What every numbered script shares but no lesson teaches: the plumbing around the
 - run directories that are never reused (`new_run_dir`, `shared_run_dir`) and `print_view_command`, the
   `tensorboard --logdir ...` line every script ends with;
 - the `auto` dataset choice: `resolve_dataset` (CIFAR-10 when it is cached or can be downloaded, else the
-  offline `digits`, decided in seconds by `is_cached` and `can_connect`) and `load_from_args`;
+  offline `digits`, decided in seconds by `is_cached` and `can_connect`), `quick_subset` (what `--quick`
+  trains on) and `load_from_args`;
+- `start`, every script's first line: the flags, GPU memory growth and the dataset;
 - one-line errors (`fail`), a Ctrl-C that keeps what was logged and never crashes (`run`, and the handler this
   module installs when it is imported by a script being run: import it before TensorFlow), and GPU memory
   growth (`configure_gpu`).
@@ -38,6 +40,10 @@ DOWNLOAD_URLS = {
     "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
 }
 CONNECT_TIMEOUT_SECONDS = 3.0
+
+# `--quick` keeps this many examples of each split, so that a smoke test takes seconds.
+QUICK_TRAIN_EXAMPLES = 1024
+QUICK_TEST_EXAMPLES = 512
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -364,15 +370,36 @@ def resolve_dataset(name):
     )
 
 
+def quick_subset(dataset):
+    """What `--quick` trains on: the first QUICK_TRAIN_EXAMPLES and QUICK_TEST_EXAMPLES examples of the splits."""
+    dataset.num_train = min(dataset.num_train, QUICK_TRAIN_EXAMPLES)
+    dataset.num_test = min(dataset.num_test, QUICK_TEST_EXAMPLES)
+    dataset.train = dataset.train.take(dataset.num_train)
+    dataset.test = dataset.test.take(dataset.num_test)
+    return dataset
+
+
 def load_from_args(args):
     """Resolves and loads `--dataset`, honouring `--quick`, and prints what was loaded."""
     # Imported here rather than at the top because starter.py imports this module for its own main().
     import starter
 
-    name = resolve_dataset(args.dataset)
-    dataset = starter.load_dataset(name, quick=args.quick)
+    dataset = starter.load_dataset(resolve_dataset(args.dataset))
+    if args.quick:
+        dataset = quick_subset(dataset)
     print(
         f"Dataset: {dataset.name}, {dataset.num_train} train and {dataset.num_test} held-out test "
         f"images of {dataset.image_shape}"
     )
     return dataset
+
+
+def start(parser, argv=None):
+    """Every script's first line: parses the flags, lets a GPU grow its memory, loads the dataset.
+
+    Returns:
+        (args, dataset): the parsed flags and the `starter.Dataset` they ask for.
+    """
+    args = parse_args(parser, argv)
+    configure_gpu()
+    return args, load_from_args(args)

@@ -1,10 +1,10 @@
 """
 Title: The starter: data, input pipelines, a CNN and a training loop, with no TensorBoard yet
 Description: The video's starting point, which every numbered script builds on, in the order the video builds it:
-1. the data (`load_dataset`: CIFAR-10, MNIST or Fashion-MNIST, or the offline `digits`), with a held-out test split;
+1. the data (`load_dataset`): CIFAR-10, MNIST or Fashion-MNIST, or the offline `digits`, with a test split;
 2. the input pipelines (`normalize`, `make_augment`, `train_pipeline`, `test_pipeline`);
-3. the model (`build_cnn`, and `compiled_cnn` for `model.fit`);
-4. the training and test steps (`make_train_step`, `make_test_step`, `epoch_metrics`, `evaluate`);
+3. the model (`build_cnn`) and its loss (`make_loss`);
+4. the compiled training and test steps, and the metrics they update (`make_steps`, `evaluate`);
 5. `main()`: a custom training loop that prints one line of metrics per epoch and logs nothing, which is
    exactly the problem the numbered scripts solve with TensorBoard.
 
@@ -15,6 +15,7 @@ The flags, run directories and dataset choice that every script shares are plumb
 """
 
 import dataclasses
+import types
 
 import plumbing
 
@@ -25,14 +26,8 @@ import tensorflow as tf
 # tensorflow_datasets reads CIFAR-10's class names from the downloaded archive; before that (and under
 # tfds.testing.mock_data) it only knows "0".."9". These are the names the archive holds.
 CIFAR10_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-
 # Left-right flips keep a cat a cat and a shirt a shirt, but they turn digits into other shapes.
 FLIP_DATASETS = ("cifar10", "fashion_mnist")
-
-# `--quick` keeps this many examples of each split, so that a smoke test takes seconds.
-QUICK_TRAIN_EXAMPLES = 1024
-QUICK_TEST_EXAMPLES = 512
-
 SHUFFLE_BUFFER = 10_000
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -61,25 +56,6 @@ class Dataset:
         return self.name in FLIP_DATASETS
 
 
-def load_digits(test_fraction=0.2, seed=0):
-    """The 8x8 handwritten digits that ship with scikit-learn, split into train and test.
-
-    Returns:
-        (train_images, train_labels, test_images, test_labels): uint8 images of shape (N, 8, 8, 1)
-        scaled from the original 0..16 to 0..255, and int64 labels. The split is stratified and fixed.
-    """
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = sklearn_digits()
-    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., np.newaxis]
-    labels = digits.target.astype(np.int64)
-    train_images, test_images, train_labels, test_labels = train_test_split(
-        images, labels, test_size=test_fraction, stratify=labels, random_state=seed
-    )
-    return train_images, train_labels, test_images, test_labels
-
-
 def _load_tfds(name):
     import tensorflow_datasets as tfds
 
@@ -87,39 +63,30 @@ def _load_tfds(name):
     class_names = tuple(info.features["label"].names)
     if name == "cifar10" and class_names[0] == "0":
         class_names = CIFAR10_CLASS_NAMES
-    # Under tfds.testing.mock_data the info has no splits: count the examples there.
-    sizes = {name: split.num_examples for name, split in info.splits.items()}
-    num_train = sizes.get("train") or sum(1 for _ in train)
-    num_test = sizes.get("test") or sum(1 for _ in test)
-    image_shape = tuple(info.features["image"].shape)
-    return Dataset(name, train, test, class_names, image_shape, num_train, num_test)
+    return Dataset(name, train, test, class_names, tuple(info.features["image"].shape), len(train), len(test))
 
 
-def _load_digits_dataset():
-    train_images, train_labels, test_images, test_labels = load_digits()
-    return Dataset(
-        name="digits",
-        train=tf.data.Dataset.from_tensor_slices((train_images, train_labels)),
-        test=tf.data.Dataset.from_tensor_slices((test_images, test_labels)),
-        class_names=tuple(str(digit) for digit in range(10)),
-        image_shape=train_images.shape[1:],
-        num_train=len(train_labels),
-        num_test=len(test_labels),
+def _load_digits(test_fraction=0.2, seed=0):
+    """scikit-learn's 8x8 handwritten digits, offline: 0..16 pixels scaled to uint8, a fixed stratified split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., np.newaxis]
+    labels = digits.target.astype(np.int64)
+    train_images, test_images, train_labels, test_labels = train_test_split(
+        images, labels, test_size=test_fraction, stratify=labels, random_state=seed
     )
+    train = tf.data.Dataset.from_tensor_slices((train_images, train_labels))
+    test = tf.data.Dataset.from_tensor_slices((test_images, test_labels))
+    class_names = tuple(str(digit) for digit in range(10))
+    return Dataset("digits", train, test, class_names, images.shape[1:], len(train_labels), len(test_labels))
 
 
-def load_dataset(name, quick=False):
-    """Loads a dataset by name (`auto` is resolved first, by `plumbing.resolve_dataset`) as a `Dataset`.
-
-    With `quick`, only the first QUICK_TRAIN_EXAMPLES and QUICK_TEST_EXAMPLES examples of the splits are kept.
-    """
-    dataset = _load_digits_dataset() if name == "digits" else _load_tfds(name)
-    if quick:
-        dataset.num_train = min(dataset.num_train, QUICK_TRAIN_EXAMPLES)
-        dataset.num_test = min(dataset.num_test, QUICK_TEST_EXAMPLES)
-        dataset.train = dataset.train.take(dataset.num_train)
-        dataset.test = dataset.test.take(dataset.num_test)
-    return dataset
+def load_dataset(name):
+    """Loads `cifar10`, `mnist`, `fashion_mnist` or `digits` as a `Dataset` (`auto` is resolved before, by
+    `plumbing.resolve_dataset`; `--quick` keeps a subset, `plumbing.quick_subset`)."""
+    return _load_digits() if name == "digits" else _load_tfds(name)
 
 
 # 2. The input pipelines ------------------------------------------------------------------------------------
@@ -202,17 +169,6 @@ def build_cnn(image_shape, num_classes, units=64, dropout=0.1):
     )
 
 
-def compiled_cnn(dataset, learning_rate=1e-3, units=64, dropout=0.1):
-    """`build_cnn` for `dataset`, compiled for `model.fit` with Adam, cross-entropy and accuracy."""
-    model = build_cnn(dataset.image_shape, len(dataset.class_names), units=units, dropout=dropout)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=make_loss(),
-        metrics=["accuracy"],
-    )
-    return model
-
-
 def make_loss():
     """Cross-entropy on integer labels and logits (the model has no softmax)."""
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -222,22 +178,22 @@ def make_loss():
 
 
 def batch_signature(model):
-    """The input signature of a compiled step: any number of the model's images, and their int64 labels.
-
-    The batch dimension is None, so the last, smaller batch of an epoch reuses the one trace instead of
-    making a new one (and printing a retracing warning).
-    """
+    """A compiled step's input: the model's float32 images and their int64 labels, any number of them (a None
+    batch dimension), so that an epoch's last, smaller batch reuses the trace instead of retracing (a warning)."""
     return (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32), tf.TensorSpec((None,), tf.int64))
 
 
-def make_train_step(model, optimizer, loss_metric, accuracy_metric):
-    """A compiled training step that updates the epoch's running loss and accuracy.
+def make_steps(model, optimizer):
+    """The compiled train and test steps of `model`, trained by `optimizer`, and the metrics they update.
 
-    Returns:
-        `train_step(images, labels) -> batch loss`. The loss metric is weighted by the batch size, so
-        at the end of an epoch it holds the exact mean over every training example.
+    Returns a namespace: `train_step(images, labels)` returns the batch loss, `test_step(images, labels)` (dropout
+    off) each image's class probabilities; train_loss, train_accuracy, test_loss and test_accuracy are means over
+    the examples seen since `metrics` (those four) were last reset, at the start of each epoch in a loop.
     """
     loss_fn = make_loss()
+    train_loss, test_loss = keras.metrics.Mean(name="loss"), keras.metrics.Mean(name="loss")
+    train_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    test_accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
     @tf.function(input_signature=batch_signature(model))
     def train_step(images, labels):
@@ -246,44 +202,32 @@ def make_train_step(model, optimizer, loss_metric, accuracy_metric):
             loss = loss_fn(labels, logits)
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        loss_metric.update_state(loss, sample_weight=tf.shape(labels)[0])
-        accuracy_metric.update_state(labels, logits)
+        # Weighted by the batch size, so that the mean is over examples even when the last batch is smaller.
+        train_loss.update_state(loss, sample_weight=tf.shape(labels)[0])
+        train_accuracy.update_state(labels, logits)
         return loss
-
-    return train_step
-
-
-def make_test_step(model, loss_metric, accuracy_metric):
-    """A compiled evaluation step (dropout off) that returns the probability of each class for each image."""
-    loss_fn = make_loss()
 
     @tf.function(input_signature=batch_signature(model))
     def test_step(images, labels):
         logits = model(images, training=False)
-        loss_metric.update_state(loss_fn(labels, logits), sample_weight=tf.shape(labels)[0])
-        accuracy_metric.update_state(labels, logits)
+        test_loss.update_state(loss_fn(labels, logits), sample_weight=tf.shape(labels)[0])
+        test_accuracy.update_state(labels, logits)
         return tf.nn.softmax(logits)
 
-    return test_step
-
-
-def epoch_metrics():
-    """A fresh (loss, accuracy) pair of Keras metrics; call `reset_state()` on each between epochs."""
-    return keras.metrics.Mean(name="loss"), keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-
-
-def steps_per_epoch(dataset, batch_size):
-    """How many batches one epoch of the training split has (the last one may be smaller)."""
-    return -(-dataset.num_train // batch_size)
+    return types.SimpleNamespace(
+        train_step=train_step,
+        test_step=test_step,
+        train_loss=train_loss,
+        train_accuracy=train_accuracy,
+        test_loss=test_loss,
+        test_accuracy=test_accuracy,
+        metrics=(train_loss, train_accuracy, test_loss, test_accuracy),
+    )
 
 
 def evaluate(test_step, test_batches):
-    """Runs the test step over every batch, in order.
-
-    Returns:
-        (true_labels, probabilities): N integer labels and an (N, num_classes) array of class probabilities;
-        `probabilities.argmax(axis=1)` is the predicted class of each image.
-    """
+    """Runs the test step over every batch, in order, and returns (true_labels, probabilities): N integer
+    labels and an (N, num_classes) array; `probabilities.argmax(axis=1)` is each image's predicted class."""
     true_labels, probabilities = [], []
     for images, labels in test_batches:
         probabilities.append(test_step(images, labels).numpy())
@@ -299,28 +243,22 @@ def make_parser():
 
 
 def main():
-    args = plumbing.parse_args(make_parser())
-    plumbing.configure_gpu()
-    dataset = plumbing.load_from_args(args)
+    args, dataset = plumbing.start(make_parser())
     train_batches = train_pipeline(dataset, args.batch_size)
     test_batches = test_pipeline(dataset, args.batch_size)
-
     model = build_cnn(dataset.image_shape, len(dataset.class_names))
-    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-    train_loss, train_accuracy = epoch_metrics()
-    test_loss, test_accuracy = epoch_metrics()
-    train_step = make_train_step(model, optimizer, train_loss, train_accuracy)
-    test_step = make_test_step(model, test_loss, test_accuracy)
+    steps = make_steps(model, keras.optimizers.Adam(learning_rate=1e-3))
 
     for epoch in range(args.epochs):
-        for metric in (train_loss, train_accuracy, test_loss, test_accuracy):
+        for metric in steps.metrics:
             metric.reset_state()
         for images, labels in train_batches:
-            train_step(images, labels)
-        evaluate(test_step, test_batches)
+            steps.train_step(images, labels)
+        evaluate(steps.test_step, test_batches)
         print(
-            f"epoch {epoch + 1}: train loss {train_loss.result():.4f}, accuracy {train_accuracy.result():.4f}; "
-            f"test loss {test_loss.result():.4f}, accuracy {test_accuracy.result():.4f}"
+            f"epoch {epoch + 1}: train loss {steps.train_loss.result():.4f}, accuracy "
+            f"{steps.train_accuracy.result():.4f}; test loss {steps.test_loss.result():.4f}, accuracy "
+            f"{steps.test_accuracy.result():.4f}"
         )
 
 

@@ -66,7 +66,8 @@ def load_benchmark_data(args):
     if args.dataset == "synthetic":
         sizes = (QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES) if args.quick else (TRAIN_IMAGES, TEST_IMAGES)
         return synthetic_cifar10(*sizes)
-    return starter.load_dataset(plumbing.resolve_dataset(args.dataset), quick=args.quick)
+    dataset = starter.load_dataset(plumbing.resolve_dataset(args.dataset))
+    return plumbing.quick_subset(dataset) if args.quick else dataset
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -116,14 +117,12 @@ def seconds_taken(functions, repeats):
 
 
 def make_loop(dataset):
-    """The starter's CNN with Adam, its compiled train and test steps (their metrics are not read here)."""
+    """The starter's CNN with Adam, and its compiled train and test steps (their metrics are not read here)."""
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    steps = starter.make_steps(model, optimizer)
     return types.SimpleNamespace(
-        model=model,
-        optimizer=optimizer,
-        train_step=starter.make_train_step(model, optimizer, *starter.epoch_metrics()),
-        test_step=starter.make_test_step(model, *starter.epoch_metrics()),
+        model=model, optimizer=optimizer, train_step=steps.train_step, test_step=steps.test_step
     )
 
 

@@ -93,7 +93,7 @@ def test_the_best_trial_by_validation_is_measured_on_the_test_split_once(hparams
 
 @pytest.fixture(scope="module")
 def quick_digits():
-    return starter.load_dataset("digits", quick=True)
+    return plumbing.quick_subset(starter.load_dataset("digits"))
 
 
 def _examples(data):

@@ -1,5 +1,7 @@
 """The video's starter: the data, the input pipelines, the CNN and the training steps in starter.py."""
 
+import plumbing
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,8 +15,14 @@ def digits():
     return starter.load_dataset("digits")
 
 
+def _arrays(split):
+    """(images, labels) of a whole split as numpy arrays, in order."""
+    images, labels = zip(*split.as_numpy_iterator(), strict=True)
+    return np.stack(images), np.array(labels)
+
+
 def test_digits_has_a_disjoint_held_out_test_split_and_its_class_names(digits):
-    train_images, _, test_images, _ = starter.load_digits()
+    (train_images, _), (test_images, _) = _arrays(digits.train), _arrays(digits.test)
     train_keys = {image.tobytes() for image in train_images}
     test_keys = {image.tobytes() for image in test_images}
     assert len(test_keys) == len(test_images) > 0
@@ -33,7 +41,7 @@ def test_train_pipeline_gives_augmented_batches_in_the_unit_range(digits):
 
 
 def test_test_pipeline_is_the_whole_test_split_in_order_and_unaugmented(digits):
-    _, _, test_images, test_labels = starter.load_digits()
+    test_images, test_labels = _arrays(digits.test)
     batches = list(starter.test_pipeline(digits, batch_size=100))
     images = np.concatenate([batch[0].numpy() for batch in batches])
     labels = np.concatenate([batch[1].numpy() for batch in batches])
@@ -42,9 +50,9 @@ def test_test_pipeline_is_the_whole_test_split_in_order_and_unaugmented(digits):
 
 
 def test_quick_keeps_a_small_subset():
-    dataset = starter.load_dataset("digits", quick=True)
-    assert dataset.num_train == starter.QUICK_TRAIN_EXAMPLES
-    assert sum(1 for _ in dataset.train) == starter.QUICK_TRAIN_EXAMPLES
+    dataset = plumbing.quick_subset(starter.load_dataset("digits"))
+    assert dataset.num_train == plumbing.QUICK_TRAIN_EXAMPLES
+    assert sum(1 for _ in dataset.train) == plumbing.QUICK_TRAIN_EXAMPLES
 
 
 def test_colour_augmentation_keeps_three_channels_and_makes_about_a_tenth_grayscale():
@@ -85,28 +93,29 @@ def test_cifar10_path_through_tfds_mock_data():
 def test_train_and_test_steps_learn_digits_and_report_epoch_means(digits):
     tf.keras.utils.set_random_seed(0)
     model = starter.build_cnn(digits.image_shape, 10)
-    train_loss, train_accuracy = starter.epoch_metrics()
-    test_loss, test_accuracy = starter.epoch_metrics()
-    optimizer = tf.keras.optimizers.Adam(learning_rate=1e-3)
-    train_step = starter.make_train_step(model, optimizer, train_loss, train_accuracy)
-    test_step = starter.make_test_step(model, test_loss, test_accuracy)
+    steps = starter.make_steps(model, tf.keras.optimizers.Adam(learning_rate=1e-3))
     for _ in range(3):
         for images, labels in starter.train_pipeline(digits, 64):
-            train_step(images, labels)
+            steps.train_step(images, labels)
     predictions, true_labels, batch_losses = [], [], []
     loss_fn = starter.make_loss()
     for images, labels in starter.test_pipeline(digits, 64):
-        probabilities = test_step(images, labels).numpy()
+        probabilities = steps.test_step(images, labels).numpy()
         assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
         predictions.append(probabilities.argmax(axis=1))
         true_labels.append(labels.numpy())
         batch_losses.append((float(loss_fn(labels, model(images))), len(labels)))
     accuracy = np.mean(np.concatenate(predictions) == np.concatenate(true_labels))
-    assert accuracy == pytest.approx(float(test_accuracy.result()), abs=1e-6)
+    assert accuracy == pytest.approx(float(steps.test_accuracy.result()), abs=1e-6)
     assert accuracy > 0.6, "three epochs on digits should be far above chance (0.1)"
     # The loss metric is the mean over examples, not the mean of batch means.
     example_mean = sum(loss * count for loss, count in batch_losses) / sum(count for _, count in batch_losses)
-    assert float(test_loss.result()) == pytest.approx(example_mean, rel=1e-4)
+    assert float(steps.test_loss.result()) == pytest.approx(example_mean, rel=1e-4)
+    # `metrics` are the four the steps update, to be reset between epochs.
+    assert steps.metrics == (steps.train_loss, steps.train_accuracy, steps.test_loss, steps.test_accuracy)
+    for metric in steps.metrics:
+        metric.reset_state()
+    assert float(steps.test_accuracy.result()) == 0.0 and float(steps.train_loss.result()) == 0.0
 
 
 def test_build_cnn_names_its_embedding_layer_and_takes_size_and_dropout():
