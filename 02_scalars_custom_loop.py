@@ -8,8 +8,8 @@ every training batch for each learning rate, overlaid on one chart; `run/lr_<rat
 test accuracy reached (`final_accuracy`).
 Run it:   python 02_scalars_custom_loop.py     (or --quick; --learning-rates 0.01 0.001 to choose rates)
 View it:  tensorboard --logdir logs/02_scalars_custom_loop
-Time on a 2-core CPU: about 24 s with --quick (45 s by default on digits); about 15 minutes with CIFAR-10
-(5 epochs, then 5 rates).
+Time on a 2-core CPU: about 24 s with --quick (45 s by default on digits); about 1 hour 45 minutes
+with CIFAR-10 (5 epochs, then 5 epochs at each of 5 rates) (estimated at bench/RESULTS.md's rate).
 """
 
 import plumbing

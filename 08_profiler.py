@@ -10,7 +10,8 @@ its graphs with Google Charts, loaded from the internet: offline, the Overview p
 The script also prints the share of step time it measured waiting for input, next to what the profile shows.
 Run it:   python 08_profiler.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/08_profiler
-Time on a 2-core CPU: about 13 s with --quick (the same by default on digits); a few minutes with CIFAR-10.
+Time on a 2-core CPU: about 13 s with --quick (the same by default on digits); about
+15 minutes with CIFAR-10 (2 epochs per pipeline) (estimated at bench/RESULTS.md's rate).
 """
 
 import time
