@@ -9,7 +9,7 @@ test accuracy reached (`final_accuracy`).
 Run it:   python 02_scalars_custom_loop.py     (or --quick; --learning-rates 0.01 0.001 to choose rates)
 View it:  tensorboard --logdir logs/02_scalars_custom_loop
 Time on a 2-core CPU: about 24 s with --quick (45 s by default on digits); about 1 hour 45 minutes
-with CIFAR-10 (5 epochs, then 5 epochs at each of 5 rates) (estimated at bench/RESULTS.md's rate).
+with CIFAR-10 (5 epochs, then 5 epochs at each of 5 rates; estimated at bench/RESULTS.md's rate).
 """
 
 import plumbing
@@ -42,6 +42,8 @@ def train_with_epoch_scalars(dataset, train_batches, test_batches, args, run_dir
             print(f"Epoch {epoch + 1}/{args.epochs}")
             for metric in steps.metrics:
                 metric.reset_state()
+            # len() of a tf.data pipeline is its number of batches, known here because the data's size is known
+            # (after a filter() it is not: then Progbar(None) counts without a total).
             progress = keras.utils.Progbar(len(train_batches))
             for images, labels in train_batches:
                 loss = steps.train_step(images, labels)

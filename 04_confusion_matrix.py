@@ -48,6 +48,7 @@ def main():
             print(f"Epoch {epoch + 1}/{args.epochs}")
             for metric in steps.metrics:
                 metric.reset_state()
+            # len(): the pipeline's number of batches (known here: the data's size is known).
             progress = keras.utils.Progbar(len(train_batches))
             for images, labels in train_batches:
                 loss = steps.train_step(images, labels)

@@ -9,7 +9,7 @@ metadata.tsv, and switch on the sprite thumbnails to see the images themselves. 
 Run it:   python 07_projector.py             (or --quick; --points 1000 to embed more images)
 View it:  tensorboard --logdir logs/07_projector
 Time on a 2-core CPU: about 12 s with --quick; about 11 minutes with CIFAR-10
-(3 epochs) (estimated at bench/RESULTS.md's rate).
+(3 epochs; estimated at bench/RESULTS.md's rate).
 """
 
 import plumbing

@@ -11,7 +11,7 @@ The script also prints the share of step time it measured waiting for input, nex
 Run it:   python 08_profiler.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/08_profiler
 Time on a 2-core CPU: about 13 s with --quick (the same by default on digits); about
-15 minutes with CIFAR-10 (2 epochs per pipeline) (estimated at bench/RESULTS.md's rate).
+15 minutes with CIFAR-10 (2 epochs per pipeline; estimated at bench/RESULTS.md's rate).
 """
 
 import time

@@ -106,6 +106,7 @@ def main():
     args, dataset = plumbing.start(make_parser())
     dump_dir = plumbing.new_run_dir(args.logdir, __file__)
     train_batches = starter.train_pipeline(dataset, args.batch_size)
+    steps_per_epoch = len(train_batches)
 
     # Everything that is not the training itself is built before the dump starts, so that the dump holds
     # only the training: the model's and the optimizer's variables (Keras creates the optimizer's lazily,
@@ -124,10 +125,9 @@ def main():
     tf.debugging.experimental.enable_dump_debug_info(
         str(dump_dir), tensor_debug_mode="FULL_HEALTH", circular_buffer_size=-1
     )
-    steps = len(train_batches)
     try:
         bad_step, loss, steps_run = train_until_not_finite(
-            train_step, train_batches, args.epochs, steps, args.max_steps
+            train_step, train_batches, args.epochs, steps_per_epoch, args.max_steps
         )
     finally:
         # Closes the dump's files, writing out what is still buffered: also on Ctrl-C or an error.

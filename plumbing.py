@@ -17,6 +17,7 @@ The video's own code (data, pipelines, CNN, training steps) is in starter.py; Te
 """
 
 import argparse
+import dataclasses
 import datetime
 import functools
 import importlib.util
@@ -371,12 +372,12 @@ def resolve_dataset(name):
 
 
 def quick_subset(dataset):
-    """What `--quick` trains on: the first QUICK_TRAIN_EXAMPLES and QUICK_TEST_EXAMPLES examples of the splits."""
-    dataset.num_train = min(dataset.num_train, QUICK_TRAIN_EXAMPLES)
-    dataset.num_test = min(dataset.num_test, QUICK_TEST_EXAMPLES)
-    dataset.train = dataset.train.take(dataset.num_train)
-    dataset.test = dataset.test.take(dataset.num_test)
-    return dataset
+    """What `--quick` trains on: a copy of `dataset` with the first QUICK_TRAIN_EXAMPLES and QUICK_TEST_EXAMPLES
+    examples of its splits."""
+    num_train = min(dataset.num_train, QUICK_TRAIN_EXAMPLES)
+    num_test = min(dataset.num_test, QUICK_TEST_EXAMPLES)
+    train, test = dataset.train.take(num_train), dataset.test.take(num_test)
+    return dataclasses.replace(dataset, train=train, test=test, num_train=num_train, num_test=num_test)
 
 
 def load_from_args(args):

@@ -187,8 +187,8 @@ def make_steps(model, optimizer):
     """The compiled train and test steps of `model`, trained by `optimizer`, and the metrics they update.
 
     Returns a namespace: `train_step(images, labels)` returns the batch loss, `test_step(images, labels)` (dropout
-    off) each image's class probabilities; train_loss, train_accuracy, test_loss and test_accuracy are means over
-    the examples seen since `metrics` (those four) were last reset, at the start of each epoch in a loop.
+    off) each image's class probabilities. train_loss, train_accuracy, test_loss and test_accuracy are running
+    means; reset `metrics` (those four) at the start of each epoch, and each then holds that epoch's mean.
     """
     loss_fn = make_loss()
     train_loss, test_loss = keras.metrics.Mean(name="loss"), keras.metrics.Mean(name="loss")
@@ -254,6 +254,7 @@ def main():
             metric.reset_state()
         for images, labels in train_batches:
             steps.train_step(images, labels)
+        # Only for the test metrics it updates: this loop needs no predictions.
         evaluate(steps.test_step, test_batches)
         print(
             f"epoch {epoch + 1}: train loss {steps.train_loss.result():.4f}, accuracy "
