@@ -285,7 +285,7 @@ def print_view_command(run_dir, tab, extra_flags=""):
 
 
 def configure_gpu():
-    """Lets TensorFlow grow GPU memory as needed, when there is a GPU; returns 'GPU' or 'CPU'.
+    """Lets TensorFlow grow GPU memory as needed, when there is a GPU.
 
     The video set memory growth on `physical_devices[0]` unconditionally, which raises an IndexError on
     a machine without a GPU.
@@ -300,7 +300,6 @@ def configure_gpu():
             # TensorFlow has already started on the GPU (a second call in one notebook, say): the setting
             # can no longer change, and the GPU is there all the same.
             pass
-    return "GPU" if gpus else "CPU"
 
 
 # ---------------------------------------------------------------------------------------------------
