@@ -32,7 +32,7 @@ SCRIPT_ARGS = {
     "07_projector.py": (),
     "08_profiler.py": (),
     "09_text.py": ("--epochs", "2"),
-    "10_pr_curves.py": ("--epochs", "2"),
+    "10_pr_curves.py": ("--epochs", "3"),
     "11_custom_scalars.py": ("--epochs", "3"),
     "12_debugger.py": (),
 }
