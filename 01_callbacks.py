@@ -10,20 +10,26 @@ Time on a 2-core CPU: about 12 s with --quick (16 s for the default 5 epochs of 
 about 18 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 """
 
-import plumbing
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
 import keras
 
+import plumbing
 import starter
+
+LESSON = "01_callbacks"  # its logs go to <logdir>/01_callbacks/
 
 
 def make_parser():
     return plumbing.make_parser("Train with model.fit and the keras.callbacks.TensorBoard callback.")
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
-    run_dir = plumbing.new_run_dir(args.logdir, __file__)
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     model.compile(
@@ -52,4 +58,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

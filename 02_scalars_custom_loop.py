@@ -12,12 +12,17 @@ Time on a 2-core CPU: about 24 s with --quick (45 s by default on digits); about
 with CIFAR-10 (5 epochs, then 5 epochs at each of 5 rates; estimated at bench/RESULTS.md's rate).
 """
 
-import plumbing
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
 import keras
 import tensorflow as tf
 
+import plumbing
 import starter
+
+LESSON = "02_scalars_custom_loop"  # its logs go to <logdir>/02_scalars_custom_loop/
 
 DEFAULT_LEARNING_RATES = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
 
@@ -113,9 +118,10 @@ def make_parser():
     return parser
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
-    run_dir = plumbing.new_run_dir(args.logdir, __file__)
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     # Built once: every model of the script trains on the same pipelines, which fill their cache once.
     train_batches = starter.train_pipeline(dataset, args.batch_size)
@@ -126,4 +132,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

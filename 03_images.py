@@ -12,12 +12,17 @@ View it:  tensorboard --logdir logs/03_images --samples_per_plugin images=1000
 Time on a 2-core CPU: about 12 s with --quick; under a minute for one epoch of CIFAR-10.
 """
 
-import plumbing
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
 import tensorflow as tf
 
+import plumbing
 import starter
 import utils
+
+LESSON = "03_images"  # its logs go to <logdir>/03_images/
 
 
 def make_parser():
@@ -50,9 +55,10 @@ def log_before_and_after(dataset, count):
     tf.summary.image("after_augmentation", augmented, step=0, max_outputs=count, description=description)
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
-    run_dir = plumbing.new_run_dir(args.logdir, __file__)
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
     train_batches = starter.train_pipeline(dataset, max(args.batch_size, args.grid_size))
 
     writer = tf.summary.create_file_writer(str(run_dir))
@@ -79,4 +85,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

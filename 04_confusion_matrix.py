@@ -11,14 +11,19 @@ Time on a 2-core CPU: about 12 s with --quick (17 s for the default 5 epochs of 
 about 18 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 """
 
-import plumbing
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+import plumbing
 import starter
 import utils
+
+LESSON = "04_confusion_matrix"  # its logs go to <logdir>/04_confusion_matrix/
 
 
 def per_class_accuracy(counts):
@@ -31,9 +36,10 @@ def make_parser():
     return plumbing.make_parser("Log a confusion matrix of the test split every epoch.")
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
-    run_dir = plumbing.new_run_dir(args.logdir, __file__)
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
     num_classes = len(dataset.class_names)
 
     train_batches = starter.train_pipeline(dataset, args.batch_size)
@@ -81,4 +87,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

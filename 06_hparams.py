@@ -15,19 +15,23 @@ View it:  tensorboard --logdir logs/06_hparams
 Time on a 2-core CPU: about 15 s with --quick; about 2 minutes for the full grid of 36 trials on digits.
 """
 
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
+
 import argparse
-import dataclasses
 import itertools
 import random
 import re
-
-import plumbing
 
 import keras
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
+import plumbing
 import starter
+
+LESSON = "06_hparams"  # its logs go to <logdir>/06_hparams/
 
 # The video's search space. Names have no spaces, so they are valid tags and easy to type in filters.
 HP_UNITS = hp.HParam("units", hp.Discrete([32, 64, 128]))
@@ -44,10 +48,6 @@ METRICS = [
     hp.Metric(METRIC_LOSS, display_name="Validation loss"),
 ]
 
-# The share of the training split held out for validation, and the seed that fixes which examples.
-VALIDATION_FRACTION = 0.2
-VALIDATION_SEED = 0
-
 
 def shard(text):
     """argparse type for --shard: 'K/N' with 1 <= K <= N."""
@@ -61,7 +61,6 @@ def make_parser():
     """The shared flags and this script's own: the sample, the shard and the experiment name."""
     parser = plumbing.make_parser("Hyperparameter search logged to the HParams dashboard.", epochs=1)
     parser.add_argument("--trials", type=plumbing.positive_int, help="run a random sample of N grid trials")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random sample (default: 0)")
     parser.add_argument("--shard", type=shard, default=(1, 1), help="run only share K of N, e.g. 1/2")
     parser.add_argument(
         "--experiment",
@@ -83,8 +82,8 @@ def all_trials():
 def choose_trials(args):
     """The (grid number, trial) pairs this process runs: the grid, or a sample of it, then this shard's share.
 
-    A trial keeps its number in the grid, so it has the same name in every sample. The sample uses a fixed
-    seed, so every shard draws the same sample and the shards split it exactly.
+    A trial keeps its number in the grid, so it has the same name in every sample. The sample is drawn with
+    --seed, so every shard of one experiment (same flags) draws the same sample and the shards split it exactly.
     """
     trials = list(enumerate(all_trials()))
     if args.quick:
@@ -98,34 +97,6 @@ def choose_trials(args):
 
 def trial_name(number, trial):
     return f"trial-{number:02d}-units_{trial[HP_UNITS]}-dropout_{trial[HP_DROPOUT]}-lr_{trial[HP_LEARNING_RATE]:g}"
-
-
-def hold_out_validation(dataset):
-    """Splits the training data into the examples trials learn from and a validation slice to score them.
-
-    Returns:
-        (train_examples, num_train, validation_examples): two `tf.data.Dataset`s of (uint8 image, label).
-        `digits` is split with scikit-learn, stratified by class and with a fixed seed. A tensorflow_datasets
-        split is too big to load into memory for that, so its last VALIDATION_FRACTION is held out instead:
-        tensorflow_datasets shuffles the examples when it prepares a dataset, so that fixed slice is a
-        random sample of the classes (not stratified exactly), and costs nothing to take.
-    """
-    num_validation = max(1, round(dataset.num_train * VALIDATION_FRACTION))
-    num_train = dataset.num_train - num_validation
-    if dataset.name != "digits":
-        return dataset.train.take(num_train), num_train, dataset.train.skip(num_train)
-
-    from sklearn.model_selection import train_test_split
-
-    images, labels = (tensor.numpy() for tensor in dataset.train.batch(dataset.num_train).get_single_element())
-    train_images, validation_images, train_labels, validation_labels = train_test_split(
-        images, labels, test_size=num_validation, stratify=labels, random_state=VALIDATION_SEED
-    )
-    return (
-        tf.data.Dataset.from_tensor_slices((train_images, train_labels)),
-        num_train,
-        tf.data.Dataset.from_tensor_slices((validation_images, validation_labels)),
-    )
 
 
 def run_trial(dataset, args, trial, train_batches, validation_batches):
@@ -143,22 +114,24 @@ def run_trial(dataset, args, trial, train_batches, validation_batches):
     return model, loss, accuracy
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
     if args.experiment:
-        experiment_dir = plumbing.shared_run_dir(args.logdir, __file__, args.experiment)
+        experiment_dir = plumbing.shared_run_dir(args.logdir, LESSON, args.experiment)
     else:
-        experiment_dir = plumbing.new_run_dir(args.logdir, __file__)
+        experiment_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     # The pipelines are built once, for every trial: each fills its cache on the first trial's first pass.
-    train_examples, num_train, validation_examples = hold_out_validation(dataset)
-    training_part = dataclasses.replace(dataset, train=train_examples, num_train=num_train)
-    # starter.test_pipeline batches a Dataset's `test` examples (no augmentation, no shuffle): here the
-    # validation slice takes their place. The test split itself is left for the selected trial.
-    validation_part = dataclasses.replace(dataset, test=validation_examples, num_test=dataset.num_train - num_train)
+    # Trials are scored on a validation slice of the training data; the test split is left for the selected trial.
+    training_part, validation_part = starter.hold_out_validation(dataset)
     train_batches = starter.train_pipeline(training_part, args.batch_size)
+    # validation_part.test is the validation slice: test_pipeline batches it (no augmentation, no shuffle).
     validation_batches = starter.test_pipeline(validation_part, args.batch_size)
-    print(f"Trials train on {num_train} images and are scored on {validation_part.num_test} held out of training.")
+    print(
+        f"Trials train on {training_part.num_train} images and are scored on {validation_part.num_test} "
+        "held out of training."
+    )
 
     # The experiment's hparams and metrics are declared once, at the root of the experiment.
     with tf.summary.create_file_writer(str(experiment_dir)).as_default():
@@ -205,4 +178,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

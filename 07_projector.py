@@ -12,13 +12,18 @@ Time on a 2-core CPU: about 12 s with --quick; about 11 minutes with CIFAR-10
 (3 epochs; estimated at bench/RESULTS.md's rate).
 """
 
-import plumbing
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
 import keras
 import numpy as np
 
+import plumbing
 import starter
 import utils
+
+LESSON = "07_projector"  # its logs go to <logdir>/07_projector/
 
 
 def held_out_sample(dataset, count):
@@ -38,9 +43,10 @@ def make_parser():
     return parser
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
-    run_dir = plumbing.new_run_dir(args.logdir, __file__)
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss=starter.make_loss(), metrics=["accuracy"])
@@ -62,4 +68,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

@@ -14,14 +14,19 @@ Time on a 2-core CPU: about 13 s with --quick (the same by default on digits); a
 15 minutes with CIFAR-10 (2 epochs per pipeline; estimated at bench/RESULTS.md's rate).
 """
 
-import time
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
-import plumbing
+import time
 
 import keras
 import tensorflow as tf
 
+import plumbing
 import starter
+
+LESSON = "08_profiler"  # its logs go to <logdir>/08_profiler/
 
 # The first steps trace the training step into a graph and fill the pipeline's buffers: a profile of
 # them would show start-up costs, not the steady state the lesson is about.
@@ -117,10 +122,11 @@ def make_parser():
     return parser
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
-    run_dir = plumbing.new_run_dir(args.logdir, __file__)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
     print(f"Training runs on the {device}.")
 
     # Both pipelines feed the same model the same data; only the way the batches are made differs.
@@ -149,4 +155,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

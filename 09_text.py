@@ -12,13 +12,18 @@ Time on a 2-core CPU: about 11 s with --quick (13 s for the default 5 epochs of 
 about 18 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 """
 
-import plumbing
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+import plumbing
 import starter
+
+LESSON = "09_text"  # its logs go to <logdir>/09_text/
 
 LEARNING_RATE = 1e-3
 DEFAULT_MISTAKES = 20
@@ -99,9 +104,10 @@ def make_parser():
     return parser
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
-    run_dir = plumbing.new_run_dir(args.logdir, __file__)
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=LEARNING_RATE))
@@ -139,4 +145,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

@@ -12,15 +12,20 @@ Time on a 2-core CPU: about 11 s with --quick (13 s for the default 5 epochs of 
 about 18 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 """
 
-import argparse
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
-import plumbing
+import argparse
 
 import keras
 import tensorflow as tf
 
+import plumbing
 import starter
 import utils
+
+LESSON = "10_pr_curves"  # its logs go to <logdir>/10_pr_curves/
 
 LEARNING_RATE = 1e-3
 DEFAULT_NUM_THRESHOLDS = 201
@@ -45,9 +50,10 @@ def make_parser():
     return parser
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
-    run_dir = plumbing.new_run_dir(args.logdir, __file__)
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=LEARNING_RATE))
@@ -84,4 +90,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

@@ -12,14 +12,19 @@ Time on a 2-core CPU: about 11 s with --quick (13 s for the default 5 epochs of 
 about 18 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 """
 
-import plumbing
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
 import keras
 import tensorflow as tf
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
 
+import plumbing
 import starter
+
+LESSON = "11_custom_scalars"  # its logs go to <logdir>/11_custom_scalars/
 
 # The tags the loop logs and the layout names, in one place, so that a chart can't point at a tag that
 # is never written (the dashboard would show an empty chart, without an error).
@@ -77,9 +82,10 @@ def make_parser():
     return parser
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
-    run_dir = plumbing.new_run_dir(args.logdir, __file__)
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
@@ -124,4 +130,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

@@ -14,14 +14,19 @@ View it:  tensorboard --logdir logs/12_debugger/<run>    (the dump directory its
 Time on a 2-core CPU: about 11 s, with or without --quick: it stops at the first non-finite loss.
 """
 
-import math
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too.
+import ctrl_c
 
-import plumbing
+import math
 
 import keras
 import tensorflow as tf
 
+import plumbing
 import starter
+
+LESSON = "12_debugger"  # its logs go to <logdir>/12_debugger/
 
 # Adam's usual rate is 0.001: a thousand times that is the deliberate mistake.
 DEFAULT_LEARNING_RATE = 1.0
@@ -102,9 +107,10 @@ def make_parser():
     return parser
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
-    dump_dir = plumbing.new_run_dir(args.logdir, __file__)
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    dump_dir = plumbing.new_run_dir(args.logdir, LESSON)
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     steps_per_epoch = len(train_batches)
 
@@ -147,4 +153,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

@@ -1,30 +1,25 @@
 """
 What every numbered script shares but no lesson teaches: the plumbing around the lessons.
 
-- Flags: `make_parser` (`--dataset`, `--epochs`, `--batch-size`, `--logdir`, `--quick`), `parse_args`, and the
-  argparse types `positive_int` and `positive_float`;
+- Flags: `make_parser` (`--dataset`, `--epochs`, `--batch-size`, `--logdir`, `--seed`, `--quick`), `parse_args`
+  (which never reads a Jupyter kernel's own command line), and the argparse types `positive_int` and
+  `positive_float`;
+- `start`, every lesson's first line: the flags, the random seed and GPU memory growth;
 - run directories that are never reused (`new_run_dir`, `shared_run_dir`) and `print_view_command`, the
   `tensorboard --logdir ...` line every script ends with;
 - the `auto` dataset choice: `resolve_dataset` (CIFAR-10 when it is cached or can be downloaded, else the
-  offline `digits`, decided in seconds by `is_cached` and `can_connect`), `quick_subset` (what `--quick`
-  trains on) and `load_from_args`;
-- `start`, every script's first line: the flags, GPU memory growth and the dataset;
-- one-line errors (`fail`), a Ctrl-C that keeps what was logged and never crashes (`run`, and the handler this
-  module installs when it is imported by a script being run: import it before TensorFlow), and GPU memory
-  growth (`configure_gpu`).
+  offline `digits`, decided in seconds by `is_cached` and `can_connect`);
+- one-line errors (`fail`) and GPU memory growth (`configure_gpu`).
 
-The video's own code (data, pipelines, CNN, training steps) is in starter.py; TensorBoard helpers are in utils.py.
+It imports nothing of this repository. The video's own code (data, pipelines, CNN, training steps) is in
+starter.py, TensorBoard helpers are in utils.py, and Ctrl-C is in ctrl_c.py.
 """
 
 import argparse
-import dataclasses
 import datetime
-import functools
-import importlib.util
 import logging
 import math
-import os
-import signal
+import shlex
 import socket
 import sys
 import threading
@@ -42,9 +37,8 @@ DOWNLOAD_URLS = {
 }
 CONNECT_TIMEOUT_SECONDS = 3.0
 
-# `--quick` keeps this many examples of each split, so that a smoke test takes seconds.
-QUICK_TRAIN_EXAMPLES = 1024
-QUICK_TEST_EXAMPLES = 512
+# Every run is seeded with this unless --seed says otherwise: the same flags give the same numbers.
+DEFAULT_SEED = 42
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -93,6 +87,12 @@ def make_parser(description, epochs=5, batch_size=64):
     parser.add_argument("--batch-size", type=positive_int, default=batch_size)
     parser.add_argument("--logdir", default="logs", help="root of all TensorBoard logs (default: logs)")
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seeds Python, NumPy and TensorFlow: the same flags give the same numbers (default: {DEFAULT_SEED})",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="a tiny subset and one epoch: a smoke test that takes seconds",
@@ -100,9 +100,19 @@ def make_parser(description, epochs=5, batch_size=64):
     return parser
 
 
+def default_argv():
+    """The flags to parse when a lesson's `main()` is given none: the command line's, when the program being run is
+    one of this repository's scripts (a terminal, or IPython's `%run 02_scalars_custom_loop.py --quick`); else none,
+    so that a Jupyter kernel's own command line (`-f kernel.json`), or a test runner's, is never taken for flags."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is not None and program.suffix == ".py" and program.resolve().parent == Path(__file__).resolve().parent:
+        return sys.argv[1:]
+    return []
+
+
 def parse_args(parser, argv=None):
-    """Parses the command line; `--quick` means one epoch unless `--epochs` is given too."""
-    args = parser.parse_args(argv)
+    """Parses `argv` (by default `default_argv()`); `--quick` means one epoch unless `--epochs` is given too."""
+    args = parser.parse_args(default_argv() if argv is None else list(argv))
     if args.epochs is None:
         args.epochs = 1 if args.quick else args.default_epochs
     return args
@@ -115,138 +125,18 @@ def fail(message):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Ctrl-C
-# ---------------------------------------------------------------------------------------------------
-
-STOPPED_LINE = "Stopped by Ctrl-C: everything logged so far is kept."
-EXIT_CTRL_C = 130  # what a shell reports for a program stopped by Ctrl-C (128 + SIGINT)
-
-# How far the program is: "starting" (imports, before `run`), "main" (inside `run`), "stopping" (a Ctrl-C
-# is unwinding `main`).
-_ctrl_c_state = {"phase": "starting"}
-
-
-def _stop_now():
-    """Prints the one line and ends the process at once, without Python's shutdown.
-
-    Python's shutdown frees TensorFlow's objects while TensorFlow's own threads (tf.data's prefetching,
-    its thread pools) may still use them; that race is how a stopped run could end in "free(): invalid
-    next size" or a segmentation fault instead of exit 130. `os._exit` skips it. Nothing is lost: the
-    scripts close their summary writers in `finally` blocks, a writer's `as_default()` block flushes when
-    it ends, and stdout and stderr are flushed here.
-    """
-    sys.stdout.flush()
-    print(f"\n{STOPPED_LINE}", file=sys.stderr, flush=True)
-    os._exit(EXIT_CTRL_C)
-
-
-def _tensorflow_directories():
-    """Where TensorFlow's own Python code is, found without importing TensorFlow (that takes seconds).
-
-    Both the path Python reports for its files and the same path with links resolved. Only TensorFlow's package
-    counts: Keras' training loop (keras/src/backend/tensorflow/...) is where a Ctrl-C during model.fit should
-    land, between two batches.
-    """
-    spec = importlib.util.find_spec("tensorflow")
-    if spec is None or not spec.submodule_search_locations:
-        return ()
-    directory = spec.submodule_search_locations[0]
-    return tuple({os.path.join(directory, ""), os.path.join(os.path.realpath(directory), "")})
-
-
-_TENSORFLOW_DIRECTORIES = _tensorflow_directories()
-
-
-@functools.cache
-def _is_tensorflow_file(filename):
-    return filename.startswith(_TENSORFLOW_DIRECTORIES)
-
-
-def _inside_tensorflow(frame):
-    """True when `frame` or one of its callers is TensorFlow's Python code."""
-    while frame is not None:
-        if _is_tensorflow_file(frame.f_code.co_filename):
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _interrupt_when_safe(frame, event, arg):
-    """A trace function: raises KeyboardInterrupt at the first line that runs outside TensorFlow's code.
-
-    A new frame called from inside TensorFlow (its tracing runs thousands of lines of autograph and the
-    function being traced) gets no trace at all, so waiting for the safe point costs next to nothing.
-    """
-    if _inside_tensorflow(frame):
-        return None if event == "call" else _interrupt_when_safe
-    sys.settrace(None)
-    raise KeyboardInterrupt
-
-
-def _on_ctrl_c(signum, frame):
-    """SIGINT handler: the first Ctrl-C inside `run` stops `main` at a safe point; any other stops at once.
-
-    Python runs a signal handler in the main thread between two bytecodes, which may be in the middle of
-    TensorFlow's Python code: tracing a tf.function, or handing a batch over. An exception there can leave
-    TensorFlow half way (seen: a KeyboardInterrupt turned into a TypeError by TensorFlow's conversion code,
-    and a segmentation fault). So the KeyboardInterrupt is raised only at a line outside TensorFlow's code:
-    at once if the main thread is outside it, else, with a trace function, as soon as it comes back out
-    (in model.fit: before the next batch). It then unwinds `main` through its `finally` blocks, which close
-    the summary writers. Before `run` (the slow imports) nothing is logged yet, and a second Ctrl-C means
-    "now": both end the process at once.
-    """
-    if _ctrl_c_state["phase"] != "main":
-        _stop_now()
-    _ctrl_c_state["phase"] = "stopping"
-    if not _inside_tensorflow(frame):
-        raise KeyboardInterrupt
-    caller = frame
-    while caller is not None:
-        caller.f_trace = _interrupt_when_safe
-        caller = caller.f_back
-    sys.settrace(_interrupt_when_safe)
-
-
-def _is_script_being_run():
-    """True when the program is one of this repository's scripts (not, say, pytest importing them)."""
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    return main_file is not None and Path(main_file).resolve().parent == Path(__file__).resolve().parent
-
-
-# Installed on import, so that Ctrl-C during the imports that follow (TensorFlow takes seconds) is a clean
-# stop too. Only for the scripts: a program that imports them (a test runner) keeps its own Ctrl-C.
-if _is_script_being_run() and threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGINT, _on_ctrl_c)
-
-
-def run(main):
-    """Runs `main()`; Ctrl-C ends it with exit status 130 and one line instead of a traceback.
-
-    Scripts close their summary writers in `finally` blocks, so everything logged before Ctrl-C is kept.
-    """
-    _ctrl_c_state["phase"] = "main"
-    try:
-        main()
-    except KeyboardInterrupt:
-        # Ended here, while the interrupted frames (and their tf.data iterators) are still alive, so no
-        # TensorFlow object is torn down after the interruption: see _stop_now.
-        _stop_now()
-    finally:
-        _ctrl_c_state["phase"] = "done"
-
-
-# ---------------------------------------------------------------------------------------------------
 # Log directories
 # ---------------------------------------------------------------------------------------------------
 
 
-def new_run_dir(logdir, script_path):
-    """Creates and returns a new, empty directory `<logdir>/<script stem>/<date-time>`.
+def new_run_dir(logdir, lesson):
+    """Creates and returns a new, empty directory `<logdir>/<lesson>/<date-time>`; `lesson` is a script's name
+    (`"01_callbacks"`; a file name or path works too, its stem is used).
 
     A rerun never writes into an earlier run: if the name exists (two runs in the same second) a
     suffix is added. An unwritable logdir ends the program with a one-line error.
     """
-    experiment_dir = Path(logdir) / Path(script_path).stem
+    experiment_dir = Path(logdir) / Path(lesson).stem
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         experiment_dir.mkdir(parents=True, exist_ok=True)
@@ -262,12 +152,12 @@ def new_run_dir(logdir, script_path):
     fail(f"could not find a new run directory name under {experiment_dir}")
 
 
-def shared_run_dir(logdir, script_path, name):
-    """Returns `<logdir>/<script stem>/<name>`, created if needed, for processes that share one run.
+def shared_run_dir(logdir, lesson, name):
+    """Returns `<logdir>/<lesson>/<name>`, created if needed, for processes that share one run.
 
     Whoever writes into it must still never overwrite what is there (see 06_hparams.py).
     """
-    run_dir = Path(logdir) / Path(script_path).stem / name
+    run_dir = Path(logdir) / Path(lesson).stem / name
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -280,7 +170,8 @@ def print_view_command(run_dir, tab, extra_flags=""):
     experiment_dir = Path(run_dir).parent
     flags = f" {extra_flags}" if extra_flags else ""
     print(f"\nLogs written to {run_dir}")
-    print(f"View them:  tensorboard --logdir {experiment_dir}{flags}")
+    # Quoted for the shell, so that a path with a space (or any other special character) can be pasted as it is.
+    print(f"View them:  tensorboard --logdir {shlex.quote(str(experiment_dir))}{flags}")
     print(f"Then open http://localhost:6006 and the {tab} tab.")
 
 
@@ -290,7 +181,7 @@ def configure_gpu():
     The video set memory growth on `physical_devices[0]` unconditionally, which raises an IndexError on
     a machine without a GPU.
     """
-    import tensorflow as tf  # here, not at the top: importing this module must stay fast (see Ctrl-C above)
+    import tensorflow as tf  # here, not at the top: the flags are checked before TensorFlow's slow import
 
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
@@ -370,36 +261,18 @@ def resolve_dataset(name):
     )
 
 
-def quick_subset(dataset):
-    """What `--quick` trains on: a copy of `dataset` with the first QUICK_TRAIN_EXAMPLES and QUICK_TEST_EXAMPLES
-    examples of its splits."""
-    num_train = min(dataset.num_train, QUICK_TRAIN_EXAMPLES)
-    num_test = min(dataset.num_test, QUICK_TEST_EXAMPLES)
-    train, test = dataset.train.take(num_train), dataset.test.take(num_test)
-    return dataclasses.replace(dataset, train=train, test=test, num_train=num_train, num_test=num_test)
-
-
-def load_from_args(args):
-    """Resolves and loads `--dataset`, honouring `--quick`, and prints what was loaded."""
-    # Imported here rather than at the top because starter.py imports this module for its own main().
-    import starter
-
-    dataset = starter.load_dataset(resolve_dataset(args.dataset))
-    if args.quick:
-        dataset = quick_subset(dataset)
-    print(
-        f"Dataset: {dataset.name}, {dataset.num_train} train and {dataset.num_test} held-out test "
-        f"images of {dataset.image_shape}"
-    )
-    return dataset
-
-
 def start(parser, argv=None):
-    """Every script's first line: parses the flags, lets a GPU grow its memory, loads the dataset.
+    """Every lesson's first line: parses the flags, seeds every random generator, lets a GPU grow its memory.
 
     Returns:
-        (args, dataset): the parsed flags and the `starter.Dataset` they ask for.
+        The parsed flags (`args.dataset`, `args.epochs`, `args.batch_size`, `args.logdir`, `args.seed`,
+        `args.quick` and the lesson's own).
     """
     args = parse_args(parser, argv)
+    import keras  # here, not at the top, as in configure_gpu
+
+    # One call seeds Python's `random`, NumPy and TensorFlow (weights, dropout, shuffling, augmentation), so the
+    # same flags give the same curves; --seed gives another draw, to see how much a result owes to chance.
+    keras.utils.set_random_seed(args.seed)
     configure_gpu()
-    return args, load_from_args(args)
+    return args

@@ -1,7 +1,8 @@
 """
 Title: The starter: data, input pipelines, a CNN and a training loop, with no TensorBoard yet
 Description: The video's starting point, which every numbered script builds on, in the order the video builds it:
-1. the data (`load_dataset`): CIFAR-10, MNIST or Fashion-MNIST, or the offline `digits`, with a test split;
+1. the data (`load_dataset`): CIFAR-10, MNIST or Fashion-MNIST, or the offline `digits`, with a test split
+   (and `--quick`'s small subset of it);
 2. the input pipelines (`normalize`, `make_augment`, `train_pipeline`, `test_pipeline`);
 3. the model (`build_cnn`) and its loss (`make_loss`);
 4. the compiled training and test steps, and the metrics they update (`make_steps`, `evaluate`);
@@ -14,14 +15,18 @@ about 18 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate)
 The flags, run directories and dataset choice that every script shares are plumbing, in plumbing.py.
 """
 
+# ctrl_c comes first, before TensorFlow: run as a script, it makes a Ctrl-C during TensorFlow's slow import a
+# clean stop too.
+import ctrl_c
+
 import dataclasses
 import types
-
-import plumbing
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+import plumbing
 
 # tensorflow_datasets reads CIFAR-10's class names from the downloaded archive; before that (and under
 # tfds.testing.mock_data) it only knows "0".."9". These are the names the archive holds.
@@ -29,6 +34,12 @@ CIFAR10_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "
 # Left-right flips keep a cat a cat and a shirt a shirt, but they turn digits into other shapes.
 FLIP_DATASETS = ("cifar10", "fashion_mnist")
 SHUFFLE_BUFFER = 10_000
+# `--quick` keeps this many examples of each split, so that a smoke test takes seconds.
+QUICK_TRAIN_EXAMPLES = 1024
+QUICK_TEST_EXAMPLES = 512
+# The share of the training split held out for validation, and the seed that fixes which examples.
+VALIDATION_FRACTION = 0.2
+VALIDATION_SEED = 0
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -83,10 +94,69 @@ def _load_digits(test_fraction=0.2, seed=0):
     return Dataset("digits", train, test, class_names, images.shape[1:], len(train_labels), len(test_labels))
 
 
-def load_dataset(name):
-    """Loads `cifar10`, `mnist`, `fashion_mnist` or `digits` as a `Dataset` (`auto` is resolved before, by
-    `plumbing.resolve_dataset`; `--quick` keeps a subset, `plumbing.quick_subset`)."""
+def _load(name):
     return _load_digits() if name == "digits" else _load_tfds(name)
+
+
+def quick_subset(dataset):
+    """What `--quick` trains on: a copy of `dataset` with the first QUICK_TRAIN_EXAMPLES and QUICK_TEST_EXAMPLES
+    examples of its splits."""
+    num_train = min(dataset.num_train, QUICK_TRAIN_EXAMPLES)
+    num_test = min(dataset.num_test, QUICK_TEST_EXAMPLES)
+    train, test = dataset.train.take(num_train), dataset.test.take(num_test)
+    return dataclasses.replace(dataset, train=train, test=test, num_train=num_train, num_test=num_test)
+
+
+def load_dataset(name, quick=False, verbose=True):
+    """Loads `auto`, `cifar10`, `mnist`, `fashion_mnist` or `digits` as a `Dataset`.
+
+    `auto` becomes CIFAR-10 when it is cached or can be downloaded, else the offline `digits`
+    (`plumbing.resolve_dataset` decides, in seconds); `quick=True` keeps `quick_subset`'s few examples. With
+    `verbose`, prints one line that says what was loaded.
+    """
+    dataset = _load(plumbing.resolve_dataset(name))
+    if quick:
+        dataset = quick_subset(dataset)
+    if verbose:
+        print(
+            f"Dataset: {dataset.name}, {dataset.num_train} train and {dataset.num_test} held-out test "
+            f"images of {dataset.image_shape}"
+        )
+    return dataset
+
+
+def hold_out_validation(dataset, fraction=VALIDATION_FRACTION):
+    """Splits the training data into what a model learns from and a validation slice to select on.
+
+    Whatever a learner selects on (the epoch to stop at, a checkpoint, a trial's hyperparameters) must be
+    measured on this slice, never on the test split, which then stays an unbiased measure of what was selected.
+
+    Returns:
+        (training_part, validation_part): two copies of `dataset`. `training_part.train` lacks the validation
+        slice; `validation_part.test` IS the validation slice (so `test_pipeline(validation_part, ...)` batches
+        it), with `validation_part.train` empty. `digits` is split with scikit-learn, stratified by class, with a
+        fixed seed. A tensorflow_datasets split is too big to load into memory for that, so its last `fraction`
+        is held out instead: tensorflow_datasets shuffles the examples when it prepares a dataset, so that fixed
+        slice is a random sample of the classes (not stratified exactly), and costs nothing to take.
+    """
+    num_validation = max(1, round(dataset.num_train * fraction))
+    num_train = dataset.num_train - num_validation
+    if dataset.name != "digits":
+        train, validation = dataset.train.take(num_train), dataset.train.skip(num_train)
+    else:
+        from sklearn.model_selection import train_test_split
+
+        images, labels = (tensor.numpy() for tensor in dataset.train.batch(dataset.num_train).get_single_element())
+        train_images, validation_images, train_labels, validation_labels = train_test_split(
+            images, labels, test_size=num_validation, stratify=labels, random_state=VALIDATION_SEED
+        )
+        train = tf.data.Dataset.from_tensor_slices((train_images, train_labels))
+        validation = tf.data.Dataset.from_tensor_slices((validation_images, validation_labels))
+    training_part = dataclasses.replace(dataset, train=train, num_train=num_train)
+    validation_part = dataclasses.replace(
+        dataset, train=validation.take(0), num_train=0, test=validation, num_test=num_validation
+    )
+    return training_part, validation_part
 
 
 # 2. The input pipelines ------------------------------------------------------------------------------------
@@ -242,8 +312,9 @@ def make_parser():
     return plumbing.make_parser("The video's starter: a custom training loop with no TensorBoard.")
 
 
-def main():
-    args, dataset = plumbing.start(make_parser())
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = load_dataset(args.dataset, quick=args.quick)
     train_batches = train_pipeline(dataset, args.batch_size)
     test_batches = test_pipeline(dataset, args.batch_size)
     model = build_cnn(dataset.image_shape, len(dataset.class_names))
@@ -264,4 +335,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

@@ -29,12 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import plumbing  # noqa: E402
+import ctrl_c  # noqa: E402  (first, before TensorFlow: see ctrl_c.py)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import plumbing  # noqa: E402
 import starter  # noqa: E402
 import utils  # noqa: E402
 
@@ -67,8 +68,7 @@ def load_benchmark_data(args):
     if args.dataset == "synthetic":
         sizes = (QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES) if args.quick else (TRAIN_IMAGES, TEST_IMAGES)
         return synthetic_cifar10(*sizes)
-    dataset = starter.load_dataset(plumbing.resolve_dataset(args.dataset))
-    return plumbing.quick_subset(dataset) if args.quick else dataset
+    return starter.load_dataset(args.dataset, quick=args.quick, verbose=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ def results_table(results):
     )
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Benchmark the input pipelines, the memory of their caches and the cost of logging."
     )
@@ -424,7 +424,7 @@ def main():
     parser.add_argument("--repeats", type=plumbing.positive_int, default=None, help="timed repeats (default: 3)")
     parser.add_argument("--quick", action="store_true", help="a small subset and 2 repeats: a smoke test")
     parser.add_argument("--output-dir", default=str(ROOT / "bench"), help="where RESULTS.md and results.json go")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.repeats = args.repeats or (2 if args.quick else 3)
     output_dir = Path(args.output_dir)
     try:
@@ -484,4 +484,4 @@ def main():
 
 
 if __name__ == "__main__":
-    plumbing.run(main)
+    ctrl_c.run(main)

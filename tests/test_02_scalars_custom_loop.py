@@ -2,12 +2,12 @@
 
 import math
 
-import plumbing
-
 import numpy as np
 import pytest
 import tb_read
 from conftest import SCRIPT_ARGS
+
+import starter
 
 EPOCHS = int(SCRIPT_ARGS["02_scalars_custom_loop.py"][1])
 SCRIPT = "02_scalars_custom_loop.py"
@@ -29,7 +29,7 @@ def test_train_and_test_runs_have_epoch_mean_loss_and_accuracy(scalars_run):
 def test_one_run_per_learning_rate_with_the_loss_of_every_batch(scalars_run):
     rate_dirs = sorted(path.name for path in scalars_run.run_dir.glob("lr_*"))
     assert rate_dirs == sorted(f"lr_{rate:g}" for rate in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5))
-    batches_per_epoch = math.ceil(plumbing.QUICK_TRAIN_EXAMPLES / 64)
+    batches_per_epoch = math.ceil(starter.QUICK_TRAIN_EXAMPLES / 64)
     for name in rate_dirs:
         train = tb_read.load(scalars_run.run_dir / name / "train")
         series = tb_read.scalar_series(train, "batch_loss")

@@ -3,8 +3,6 @@
 import math
 import re
 
-import plumbing
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -27,7 +25,7 @@ def images_run(run_script):
 
 def first_training_images(count):
     """The first `count` training images of the --quick digits run, as stored (uint8), with their labels."""
-    dataset = plumbing.quick_subset(starter.load_dataset("digits"))
+    dataset = starter.load_dataset("digits", quick=True, verbose=False)
     images, labels = dataset.train.take(count).batch(count).get_single_element()
     return images.numpy(), labels.numpy(), dataset.class_names
 
@@ -67,7 +65,7 @@ def test_the_same_images_before_and_after_augmentation_at_the_same_step(images_r
 def test_grids_are_logged_at_the_cadence_and_decode_at_the_grid_size(images_run):
     run = tb_read.load(images_run.run_dir)
     assert tb_read.plugin_tags(run, "images") == {"augmented_grid", "before_augmentation", "after_augmentation"}
-    batches = math.ceil(plumbing.QUICK_TRAIN_EXAMPLES / 64)
+    batches = math.ceil(starter.QUICK_TRAIN_EXAMPLES / 64)
     grids = tb_read.decoded_images(run, "augmented_grid")
     assert [step for step, _ in grids] == list(range(0, batches, GRID_EVERY))
     # The same figure, made by the same helper, has the size of the logged PNG.

@@ -8,8 +8,6 @@ import importlib
 import itertools
 import re
 
-import plumbing
-
 import numpy as np
 import pytest
 import tb_read
@@ -17,6 +15,7 @@ from conftest import assert_quiet, run_python
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard_server import running_tensorboard
 
+import plumbing
 import starter
 
 hparams_script = importlib.import_module("06_hparams")
@@ -93,7 +92,7 @@ def test_the_best_trial_by_validation_is_measured_on_the_test_split_once(hparams
 
 @pytest.fixture(scope="module")
 def quick_digits():
-    return plumbing.quick_subset(starter.load_dataset("digits"))
+    return starter.load_dataset("digits", quick=True, verbose=False)
 
 
 def _examples(data):
@@ -106,11 +105,12 @@ def _as_rows(images, labels):
 
 
 def test_the_validation_slice_comes_out_of_the_training_data_and_is_stratified(quick_digits):
-    train, num_train, validation = hparams_script.hold_out_validation(quick_digits)
-    train_images, train_labels = _examples(train)
-    validation_images, validation_labels = _examples(validation)
-    assert len(train_labels) == num_train
-    assert len(validation_labels) == round(quick_digits.num_train * hparams_script.VALIDATION_FRACTION)
+    training_part, validation_part = starter.hold_out_validation(quick_digits)
+    train_images, train_labels = _examples(training_part.train)
+    validation_images, validation_labels = _examples(validation_part.test)
+    assert len(train_labels) == training_part.num_train
+    assert len(validation_labels) == validation_part.num_test
+    assert len(validation_labels) == round(quick_digits.num_train * starter.VALIDATION_FRACTION)
     # Together they are exactly the training examples, each once; the test split is not touched.
     everything = _as_rows(*_examples(quick_digits.train))
     assert _as_rows(train_images, train_labels) + _as_rows(validation_images, validation_labels) == everything
@@ -121,18 +121,18 @@ def test_the_validation_slice_comes_out_of_the_training_data_and_is_stratified(q
 
 
 def test_the_validation_slice_is_the_same_in_every_run(quick_digits):
-    first = _examples(hparams_script.hold_out_validation(quick_digits)[2])
-    second = _examples(hparams_script.hold_out_validation(quick_digits)[2])
+    first = _examples(starter.hold_out_validation(quick_digits)[1].test)
+    second = _examples(starter.hold_out_validation(quick_digits)[1].test)
     assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
 
 
 def test_a_tfds_dataset_holds_out_the_last_slice_of_its_training_split(quick_digits):
     # The tensorflow_datasets path only slices: any Dataset not named "digits" takes it.
     as_tfds = quick_digits.__class__(**{**quick_digits.__dict__, "name": "mnist"})
-    train, num_train, validation = hparams_script.hold_out_validation(as_tfds)
+    training_part, validation_part = starter.hold_out_validation(as_tfds)
     all_images, all_labels = _examples(quick_digits.train)
-    assert np.array_equal(_examples(train)[1], all_labels[:num_train])
-    assert np.array_equal(_examples(validation)[1], all_labels[num_train:])
+    assert np.array_equal(_examples(training_part.train)[1], all_labels[: training_part.num_train])
+    assert np.array_equal(_examples(validation_part.test)[1], all_labels[training_part.num_train :])
 
 
 # ----- Trial choice and flags, through the script's own parser ------------------------------------------

@@ -1,7 +1,5 @@
 """10_pr_curves.py: one precision-recall curve per class on the held-out test split, each epoch."""
 
-import plumbing
-
 import numpy as np
 import pytest
 import tb_read
@@ -14,7 +12,7 @@ EPOCHS = int(SCRIPT_ARGS["10_pr_curves.py"][1])
 CLASS_NAMES = [str(digit) for digit in range(10)]
 NUM_THRESHOLDS = 201
 # The held-out split that the --quick run on digits evaluates on.
-NUM_TEST = plumbing.quick_subset(starter.load_dataset("digits")).num_test
+NUM_TEST = starter.load_dataset("digits", quick=True, verbose=False).num_test
 
 
 @pytest.fixture(scope="module")

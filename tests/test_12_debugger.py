@@ -3,9 +3,9 @@
 import math
 import re
 
-import plumbing
-
 import pytest
+
+import starter
 
 # FULL_HEALTH summarizes a tensor as [tensor id, device id, dtype, rank, element count, -inf count,
 # +inf count, NaN count, negative, zero and positive finite counts].
@@ -85,7 +85,7 @@ def test_the_first_op_to_produce_inf_is_the_log_of_the_hand_written_loss_in_that
 
 def test_a_sensible_learning_rate_stays_finite_says_so_and_stops_at_max_steps(run_script):
     max_steps = 20
-    assert max_steps < 2 * math.ceil(plumbing.QUICK_TRAIN_EXAMPLES / 64)
+    assert max_steps < 2 * math.ceil(starter.QUICK_TRAIN_EXAMPLES / 64)
     run = run_script("12_debugger.py", "--learning-rate", "0.001", "--epochs", "2", "--max-steps", str(max_steps))
     assert f"The loss stayed finite for all {max_steps} steps" in run.stdout
     assert "training stopped" not in run.stdout

@@ -7,10 +7,10 @@ as a learner runs them check that the scripts really use it, and that an unwrita
 import importlib
 import itertools
 
-import plumbing
-
 import pytest
 from conftest import ROOT, run_python
+
+import plumbing
 
 NUMBERED_SCRIPTS = sorted(path.name for path in ROOT.glob("[0-9][0-9]_*.py"))
 SCRIPTS = [*NUMBERED_SCRIPTS, "starter.py"]
@@ -82,15 +82,14 @@ def test_an_unwritable_logdir_is_a_one_line_error(script, extra, tmp_path):
 
 
 @pytest.mark.parametrize("script", IN_PROCESS)
-def test_every_script_makes_its_run_directory_through_plumbing(script, tmp_path, monkeypatch, capsys):
+def test_every_script_makes_its_run_directory_through_plumbing(script, tmp_path, capsys):
     """In-process: main() with an unwritable --logdir stops with the one-line error before any training."""
     if script == "starter.py":
         pytest.skip("the starter writes no logs")
     blocker = tmp_path / "not_a_directory"
     blocker.write_text("")
     module = importlib.import_module(script.removesuffix(".py"))
-    monkeypatch.setattr("sys.argv", [script, "--quick", "--dataset", "digits", "--logdir", str(blocker / "logs")])
     with pytest.raises(SystemExit) as stopped:
-        module.main()
+        module.main(["--quick", "--dataset", "digits", "--logdir", str(blocker / "logs")])
     assert stopped.value.code == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: cannot write logs under --logdir")

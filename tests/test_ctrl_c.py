@@ -4,6 +4,8 @@ Each case starts the script as a learner does, watches its output for a marker o
 interrupt (no long sleeps), then sends SIGINT, which is what Ctrl-C in a terminal sends.
 """
 
+import ctrl_c
+
 import os
 import re
 import signal
@@ -11,8 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-
-import plumbing
 
 import pytest
 import tb_read
@@ -89,8 +89,8 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_readable_logs(
 ):
     code, stdout, stderr = interrupt_at(script, extra, stream, marker, presses, tmp_path)
     own_lines = [line for line in stderr.splitlines() if line.strip() and not TF_STARTUP_LINE.match(line)]
-    assert code == plumbing.EXIT_CTRL_C, f"exit {code} at {moment}:\n{stderr[-3000:]}"
-    assert own_lines == [plumbing.STOPPED_LINE], f"at {moment}:\n{stderr[-3000:]}"
+    assert code == ctrl_c.EXIT_CTRL_C, f"exit {code} at {moment}:\n{stderr[-3000:]}"
+    assert own_lines == [ctrl_c.STOPPED_LINE], f"at {moment}:\n{stderr[-3000:]}"
     assert not python_noise(stderr)
     assert "Logs written to" not in stdout
     # Stopped where it was: no later epoch began.

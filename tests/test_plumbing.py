@@ -4,9 +4,9 @@ import argparse
 import socket
 import time
 
-import plumbing
-
 import pytest
+
+import plumbing
 
 
 def _closed_local_port():
