@@ -131,6 +131,9 @@ def run(main, argv=None):
     On a terminal the program then ends with exit status 130. In IPython or a Jupyter kernel `run` returns
     None and the kernel lives on; the SIGINT handler that was there before is put back either way.
     """
+    if threading.current_thread() is not threading.main_thread():
+        # Only the main thread may set a signal handler, and only it receives SIGINT: nothing to catch here.
+        return main(argv)
     interactive = in_interactive_shell()
     previous_handler = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, _on_ctrl_c)
