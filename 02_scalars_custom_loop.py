@@ -39,7 +39,8 @@ def train_with_epoch_scalars(dataset, train_batches, test_batches, args, run_dir
     _, steps = new_model_and_steps(dataset, learning_rate=1e-3)
 
     # Two writers, two run directories: TensorBoard overlays "train" and "test" in the same chart
-    # because they log the same tags.
+    # because they log the same tags. The "test" curves are the held-out test split, watched each epoch to
+    # show learning; nothing is selected on them (no epoch, no rate): selecting needs a validation slice (01, 06).
     train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
     test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
     try:

@@ -48,6 +48,8 @@ def main(argv=None):
     steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=1e-3))
 
     train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
+    # The "test" run is the held-out test split, measured each epoch to show learning; nothing is selected on it
+    # (selecting an epoch or a model needs a validation slice of the training data, as in 01 and 06).
     test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
     try:
         for epoch in range(args.epochs):

@@ -60,7 +60,8 @@ def main(argv=None):
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
 
-    # The curves describe the held-out split, so their run is called "test".
+    # The curves describe the held-out split, so their run is called "test"; they show learning, and nothing is
+    # selected on them (selecting needs a validation slice of the training data, as in 01 and 06).
     test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
     try:
         for epoch in range(args.epochs):

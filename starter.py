@@ -168,23 +168,32 @@ def normalize(images, labels):
 
 
 def make_augment(channels, flip):
-    """Returns `augment(images, labels)` for one image (H, W, C) or a whole batch (N, H, W, C).
+    """Returns `augment(images, labels, seed=None)` for one image (H, W, C) or a whole batch (N, H, W, C).
 
     Every random choice is drawn per image: 10% of colour images become grayscale (kept with 3
     channels so the model's input shape does not change), brightness moves by up to 0.1, and flips
     happen only where the dataset allows them. Pixels are clipped back to [0, 1].
+
+    The draws are stateless: `seed`, two integers, fixes all of them, so the same seed gives the same
+    augmentation whichever thread runs it (`train_pipeline` passes one seed per batch). Without a seed, one is
+    drawn from TensorFlow's global generator, which `keras.utils.set_random_seed` seeds.
     """
 
-    def augment(images, labels):
+    def augment(images, labels, seed=None):
+        if seed is None:
+            seed = tf.random.uniform([2], maxval=tf.int32.max, dtype=tf.int32)
+        # Three independent seeds from one: one per kind of random choice.
+        grayscale_seed, brightness_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
         # One random draw per image: shape (N, 1, 1, 1) for a batch, (1, 1, 1) for one image.
         per_image = tf.concat([tf.shape(images)[:-3], [1, 1, 1]], axis=0)
         if channels == 3:
             grayscale = tf.image.grayscale_to_rgb(tf.image.rgb_to_grayscale(images))
-            images = tf.where(tf.random.uniform(per_image) < 0.1, grayscale, images)
-        images = images + tf.random.uniform(per_image, -0.1, 0.1)
+            to_grayscale = tf.random.stateless_uniform(per_image, seed=grayscale_seed) < 0.1
+            images = tf.where(to_grayscale, grayscale, images)
+        images = images + tf.random.stateless_uniform(per_image, seed=brightness_seed, minval=-0.1, maxval=0.1)
         if flip:
             flipped = tf.reverse(images, axis=[-2])
-            images = tf.where(tf.random.uniform(per_image) < 0.5, flipped, images)
+            images = tf.where(tf.random.stateless_uniform(per_image, seed=flip_seed) < 0.5, flipped, images)
         return tf.clip_by_value(images, 0.0, 1.0), labels
 
     return augment
@@ -199,13 +208,19 @@ def train_pipeline(dataset, batch_size):
     """
     augment = make_augment(dataset.channels, dataset.flip)
 
-    def normalize_and_augment(images, labels):
-        return augment(*normalize(images, labels))
+    # Parallel calls of a map run in no fixed order, so random ops that draw from a shared generator inside it
+    # (tf.random.uniform) give each batch different numbers from run to run, even with a seed. Instead, every
+    # batch is paired with a seed of its own from a stream of random integers: the global seed (--seed) fixes the
+    # stream, and rerandomize_each_iteration gives new seeds, hence new augmentations, every epoch.
+    batch_seeds = tf.data.Dataset.random(rerandomize_each_iteration=True).batch(2)
 
+    def normalize_and_augment(batch, seed):
+        images, labels = normalize(*batch)
+        return augment(images, labels, seed=seed)
+
+    batches = dataset.train.cache().shuffle(min(SHUFFLE_BUFFER, dataset.num_train)).batch(batch_size)
     return (
-        dataset.train.cache()
-        .shuffle(min(SHUFFLE_BUFFER, dataset.num_train))
-        .batch(batch_size)
+        tf.data.Dataset.zip((batches, batch_seeds))
         .map(normalize_and_augment, num_parallel_calls=AUTOTUNE)
         .prefetch(AUTOTUNE)
     )

@@ -7,6 +7,8 @@ import pytest
 import tb_read
 from conftest import SCRIPT_ARGS
 
+import starter
+
 EPOCHS = int(SCRIPT_ARGS["01_callbacks.py"][1])
 
 
@@ -20,16 +22,47 @@ def test_train_and_validation_runs_have_epoch_loss_and_accuracy(callbacks_run):
         tb_read.assert_epoch_scalars(callbacks_run.run_dir / split, ("epoch_loss", "epoch_accuracy"), EPOCHS)
 
 
-def test_training_is_real_the_held_out_accuracy_is_far_above_chance(callbacks_run):
+def test_training_is_real_the_validation_accuracy_is_far_above_chance(callbacks_run):
     validation = tb_read.load(callbacks_run.run_dir / "validation")
     accuracy = [value for _, value in tb_read.scalar_series(validation, "epoch_accuracy")]
     # Measured: about 0.9 after three --quick epochs on digits; chance is 0.1.
     assert accuracy[-1] > 0.6
-    printed = float(re.search(r"Final held-out accuracy: ([0-9.]+)", callbacks_run.stdout).group(1))
+    printed = float(re.search(r"Validation accuracy after the last epoch: ([0-9.]+)", callbacks_run.stdout).group(1))
     assert printed == pytest.approx(accuracy[-1], abs=1e-4)
     train = tb_read.load(callbacks_run.run_dir / "train")
     losses = [value for _, value in tb_read.scalar_series(train, "epoch_loss")]
     assert losses[-1] < losses[0]
+
+
+def correct_counts(accuracies, num_examples):
+    """How many examples each accuracy counts as correct out of `num_examples`, or None where it is no such share."""
+    counts = [accuracy * num_examples for accuracy in accuracies]
+    return [round(count) if abs(count - round(count)) < 1e-3 else None for count in counts]
+
+
+def test_the_validation_run_is_a_slice_of_the_training_data_not_the_test_split(callbacks_run):
+    dataset = starter.load_dataset("digits", quick=True, verbose=False)
+    _, validation_part = starter.hold_out_validation(dataset)
+    num_validation, num_test = validation_part.num_test, dataset.num_test
+    assert num_validation != num_test
+    # An accuracy is (correct examples) / (examples measured): every logged validation accuracy must be a share
+    # of the validation slice's examples. Had the callback measured the test split, the values would be shares of
+    # num_test instead; both at once only for the few shares the two sizes have in common (0.2, 0.4, ...).
+    validation = tb_read.load(callbacks_run.run_dir / "validation")
+    accuracies = [value for _, value in tb_read.scalar_series(validation, "epoch_accuracy")]
+    assert None not in correct_counts(accuracies, num_validation), (accuracies, num_validation)
+    assert None in correct_counts(accuracies, num_test), (accuracies, num_test)
+
+
+def test_the_test_split_is_measured_once_after_training_and_printed(callbacks_run):
+    matches = re.findall(r"Test accuracy of the final model: ([0-9.]+) \(test loss ([0-9.]+)\)", callbacks_run.stdout)
+    assert len(matches) == 1, callbacks_run.stdout
+    test_accuracy = float(matches[0][0])
+    assert 0.6 < test_accuracy <= 1.0
+    # The training run's curves end before it: the test result is printed after the last epoch's line.
+    assert callbacks_run.stdout.index("Test accuracy of the final model") > callbacks_run.stdout.index(
+        "Validation accuracy after the last epoch"
+    )
 
 
 def test_histograms_of_every_weight_each_epoch(callbacks_run):

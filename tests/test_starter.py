@@ -1,5 +1,8 @@
 """The video's starter: the data, the input pipelines, the CNN and the training steps in starter.py."""
 
+import dataclasses
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -74,6 +77,35 @@ def test_flips_happen_only_where_the_dataset_allows_them():
     assert np.all(np.argmax(unflipped[:, 0, :, 0], axis=1) == 0)
     share_flipped = np.mean(np.argmax(flipped[:, 0, :, 0], axis=1) == 3)
     assert 0.4 < share_flipped < 0.6
+
+
+def test_the_same_seed_gives_the_same_augmentation_and_another_seed_another():
+    augment = starter.make_augment(channels=3, flip=True)
+    images = tf.random.stateless_uniform((64, 4, 4, 3), seed=(0, 0))
+    first, _ = augment(images, None, seed=(1, 2))
+    again, _ = augment(images, None, seed=(1, 2))
+    other, _ = augment(images, None, seed=(1, 3))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def augmented_epochs(dataset, seed, epochs=2):
+    """Every image of `epochs` passes over `dataset`'s training pipeline, built after seeding with `seed`."""
+    keras.utils.set_random_seed(seed)
+    batches = starter.train_pipeline(dataset, batch_size=16)
+    return [np.concatenate([images.numpy() for images, _ in batches]) for _ in range(epochs)]
+
+
+def test_train_pipeline_is_repeatable_with_a_seed_and_augments_afresh_every_epoch(digits):
+    # 256 copies of one image: shuffling cannot change what the pipeline gives, only the augmentation can.
+    image = next(iter(digits.train))[0]
+    same_images = tf.data.Dataset.from_tensors((image, tf.constant(0, tf.int64))).repeat(256)
+    dataset = dataclasses.replace(digits, train=same_images, num_train=256)
+    first = augmented_epochs(dataset, seed=0)
+    # The batches are augmented in parallel, in no fixed order: each must still get the same random draws.
+    np.testing.assert_array_equal(first, augmented_epochs(dataset, seed=0))
+    assert not np.array_equal(first[0], first[1]), "the second epoch repeated the first one's augmentation"
+    assert not np.array_equal(first[0], augmented_epochs(dataset, seed=1)[0])
 
 
 def test_cifar10_path_through_tfds_mock_data(monkeypatch):

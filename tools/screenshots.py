@@ -32,7 +32,7 @@ BROWSER_FLAGS = [*CHROMIUM_FLAGS, "--enable-unsafe-swiftshader"]
 
 # script, the flags of its run, the tab to open, a text that shows the tab has loaded, the picture's name.
 SHOTS = [
-    ("01_callbacks.py", ["--epochs", "8"], "scalars", "epoch_loss", "01_scalars.png"),
+    ("01_callbacks.py", ["--dataset", "digits"], "scalars", "epoch_loss", "01_scalars.png"),
     ("02_scalars_custom_loop.py", ["--epochs", "4"], "scalars", "batch_loss", "02_scalars.png"),
     ("03_images.py", ["--grid-every", "4", "--grid-size", "25"], "images", "augmented_grid", "03_images.png"),
     ("04_confusion_matrix.py", ["--epochs", "5"], "images", "confusion_matrix", "04_images.png"),
@@ -66,8 +66,9 @@ CLICKS = {"12_debugger.png": ["NaN/∞", "Log:0"]}
 
 def run_scripts(logdir, shots):
     for script, flags, *_ in shots:
-        # 06 samples 8 trials of the full grid; the others run their quick smoke test with more epochs.
-        quick = [] if script == "06_hparams.py" else ["--quick", "--dataset", "digits"]
+        # 01 runs as a learner first runs it (its defaults), 06 samples 8 trials of the full grid; the others run
+        # their quick smoke test with more epochs.
+        quick = [] if script in ("01_callbacks.py", "06_hparams.py") else ["--quick", "--dataset", "digits"]
         print(f"Running {script} ...", flush=True)
         subprocess.run(
             [sys.executable, script, *quick, *flags, "--logdir", str(logdir)],
