@@ -48,7 +48,7 @@ def train_with_epoch_scalars(dataset, train_batches, test_batches, args, run_dir
             for metric in steps.metrics:
                 metric.reset_state()
             # len() of a tf.data pipeline is its number of batches, known here because the data's size is known
-            # (after a filter() it is not: then a Progbar of None counts without a total).
+            # (after a filter() it is not: then epoch_progbar(None) counts without a total).
             progress = starter.epoch_progbar(len(train_batches))
             for images, labels in train_batches:
                 steps.train_step(images, labels)
@@ -79,6 +79,7 @@ def train_at_learning_rate(dataset, train_batches, test_batches, args, rate_dir,
     test_writer = tf.summary.create_file_writer(str(rate_dir / "test"))
     try:
         for _ in range(args.epochs):
+            # Reset every epoch, so that the progress bar shows this epoch's means.
             for metric in steps.metrics:
                 metric.reset_state()
             progress = starter.epoch_progbar(len(train_batches))
