@@ -49,11 +49,12 @@ def train_with_epoch_scalars(dataset, train_batches, test_batches, args, run_dir
             for metric in steps.metrics:
                 metric.reset_state()
             # len() of a tf.data pipeline is its number of batches, known here because the data's size is known
-            # (after a filter() it is not: then Progbar(None) counts without a total).
-            progress = keras.utils.Progbar(len(train_batches))
+            # (after a filter() it is not: then epoch_progbar(None) counts without a total).
+            progress = starter.epoch_progbar(len(train_batches))
             for images, labels in train_batches:
-                loss = steps.train_step(images, labels)
-                progress.add(1, values=[("loss", float(loss))])
+                steps.train_step(images, labels)
+                # The running means of the epoch: the bar's last line shows what TensorBoard gets below.
+                progress.add(1, values=starter.epoch_means(steps))
             starter.evaluate(steps.test_step, test_batches)
 
             # Logged once per epoch, after the epoch: the metrics hold means over the whole epoch, not
@@ -79,14 +80,18 @@ def train_at_learning_rate(dataset, train_batches, test_batches, args, rate_dir,
     test_writer = tf.summary.create_file_writer(str(rate_dir / "test"))
     try:
         for _ in range(args.epochs):
-            progress = keras.utils.Progbar(len(train_batches))
+            # Reset every epoch, so that the progress bar shows this epoch's means.
+            for metric in steps.metrics:
+                metric.reset_state()
+            progress = starter.epoch_progbar(len(train_batches))
             for images, labels in train_batches:
                 loss = steps.train_step(images, labels)
                 # Logged inside the loop, after every step. The optimizer counts the batches it has
                 # applied: a global step that runs across epochs, so the curves of all rates share an x axis.
                 with train_writer.as_default():
                     tf.summary.scalar("batch_loss", loss, step=optimizer.iterations)
-                progress.add(1, values=[("loss", float(loss))])
+                # The bar shows the epoch's mean of these batch losses, weighted by batch size.
+                progress.add(1, values=starter.epoch_means(steps))
         starter.evaluate(steps.test_step, test_batches)
         with test_writer.as_default():
             # Its own tag: under "accuracy" these lone points would share a chart with Part 1's epoch curves.
@@ -122,6 +127,7 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    plumbing.note_large_batch(args.batch_size, dataset.num_train)
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     # Built once: every model of the script trains on the same pipelines, which fill their cache once.

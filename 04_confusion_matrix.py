@@ -39,6 +39,7 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    plumbing.note_large_batch(args.batch_size, dataset.num_train)
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
     num_classes = len(dataset.class_names)
 
@@ -57,10 +58,11 @@ def main(argv=None):
             for metric in steps.metrics:
                 metric.reset_state()
             # len(): the pipeline's number of batches (known here: the data's size is known).
-            progress = keras.utils.Progbar(len(train_batches))
+            progress = starter.epoch_progbar(len(train_batches))
             for images, labels in train_batches:
-                loss = steps.train_step(images, labels)
-                progress.add(1, values=[("loss", float(loss))])
+                steps.train_step(images, labels)
+                # The epoch's running means: the bar's last line shows the loss and accuracy logged below.
+                progress.add(1, values=starter.epoch_means(steps))
 
             # After each epoch, the matrix is measured on the held-out split with dropout off (test_step),
             # never on training batches. Summing COUNTS and normalizing once weighs every test image

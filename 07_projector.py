@@ -3,9 +3,11 @@ Title: The embedding projector: what the model has learned, in 3D
 Description: Embed held-out images with the CNN's penultimate layer and explore them in the Projector.
 
 TensorBoard tab: Projector (choose it from the menu at the top right if it is not shown). Two tensors
-to pick from: `features` (the learned 64-dimensional embedding: images of a class form clusters) and
-`pixels` (the raw pixels, for comparison: far less separated). Colour by the class names from
-metadata.tsv, and switch on the sprite thumbnails to see the images themselves. Try PCA, then T-SNE.
+to pick from in its menu, named `features` (the learned 64-dimensional embedding: images of a class form
+clusters) and `pixels` (the raw pixels, for comparison: far less separated); they are saved as features.tsv
+and pixels.tsv, which is why the menu shows these names (from a tf.train.Checkpoint it would show
+`features/.ATTRIBUTES/VARIABLE_VALUE`). "Color by" colours the points by their class names, from metadata.tsv,
+and the sprite thumbnails show the images themselves. Try PCA, then T-SNE.
 Run it:   python 07_projector.py             (or --quick; --points 1000 to embed more images)
 View it:  tensorboard --logdir logs/07_projector
 Time on a 2-core CPU: about 12 s with --quick; about 11 minutes with CIFAR-10
@@ -46,6 +48,7 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    plumbing.note_large_batch(args.batch_size, dataset.num_train)
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
@@ -59,11 +62,12 @@ def main(argv=None):
     pixels = images.reshape(len(images), -1).astype(np.float32) / 255.0
     features = feature_extractor.predict(pixels.reshape(images.shape), verbose=0)
 
-    # Keras 3's embeddings_freq writes an .h5 file the Projector can't read; a tf.train.Checkpoint works.
-    tensor_names = utils.write_projector(
-        run_dir, {"features": features, "pixels": pixels}, labels, dataset.class_names, images
-    )
-    print(f"Embedded {len(labels)} held-out images: {', '.join(tensor_names)}.")
+    # Keras 3's embeddings_freq writes an .h5 file the Projector can't read: write_projector writes TSV files.
+    embeddings = {"features": features, "pixels": pixels}
+    tensor_files = utils.write_projector(run_dir, embeddings, labels, dataset.class_names, images)
+    print(f"Embedded {len(labels)} held-out images; the Projector's tensor menu names them:")
+    for name, points in embeddings.items():
+        print(f"  {name}: {points.shape[1]} dimensions, from {tensor_files[name]}")
     plumbing.print_view_command(run_dir, "Projector")
 
 

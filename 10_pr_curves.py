@@ -53,6 +53,7 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    plumbing.note_large_batch(args.batch_size, dataset.num_train)
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
@@ -68,10 +69,11 @@ def main(argv=None):
             print(f"Epoch {epoch + 1}/{args.epochs}")
             for metric in steps.metrics:
                 metric.reset_state()
-            progress = keras.utils.Progbar(len(train_batches))
+            # The bar shows the epoch's running mean loss and accuracy, not the last batch's.
+            progress = starter.epoch_progbar(len(train_batches))
             for images, labels in train_batches:
-                loss = steps.train_step(images, labels)
-                progress.add(1, values=[("loss", float(loss))])
+                steps.train_step(images, labels)
+                progress.add(1, values=starter.epoch_means(steps))
 
             true_labels, probabilities = starter.evaluate(steps.test_step, test_batches)
             summaries = utils.pr_curve_summaries(

@@ -85,6 +85,7 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    plumbing.note_large_batch(args.batch_size, dataset.num_train)
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     train_batches = starter.train_pipeline(dataset, args.batch_size)
@@ -104,12 +105,12 @@ def main(argv=None):
             print(f"Epoch {epoch + 1}/{args.epochs}")
             for metric in steps.metrics:
                 metric.reset_state()
-            progress = keras.utils.Progbar(len(train_batches))
+            # The bar's last line shows the epoch's mean loss and accuracy: the `train` values logged below.
+            progress = starter.epoch_progbar(len(train_batches))
             batch_losses = []
             for images, labels in train_batches:
-                batch_loss = float(steps.train_step(images, labels))
-                batch_losses.append(batch_loss)
-                progress.add(1, values=[("loss", batch_loss)])
+                batch_losses.append(float(steps.train_step(images, labels)))
+                progress.add(1, values=starter.epoch_means(steps))
             for images, labels in test_batches:
                 steps.test_step(images, labels)
 

@@ -72,7 +72,10 @@ def train_until_not_finite(train_step, train_batches, epochs, steps, max_steps):
     loss = float("nan")
     for epoch in range(epochs):
         print(f"Epoch {epoch + 1}/{epochs}")
-        progress = keras.utils.Progbar(steps)
+        # This lesson is about the step whose loss goes wrong, so the bar shows each step's own loss as it is
+        # ("stateful": not averaged with the earlier steps), the one printed when training stops. It logs no
+        # epoch means: the Debugger reads the dump, not scalars.
+        progress = keras.utils.Progbar(steps, stateful_metrics=("loss",))
         for images, labels in train_batches:
             step += 1
             loss = float(train_step(images, labels))
@@ -110,6 +113,7 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    plumbing.note_large_batch(args.batch_size, dataset.num_train)
     dump_dir = plumbing.new_run_dir(args.logdir, LESSON)
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     steps_per_epoch = len(train_batches)

@@ -9,7 +9,8 @@ What every numbered script shares but no lesson teaches: the plumbing around the
   `tensorboard --logdir ...` line every script ends with;
 - the `auto` dataset choice: `resolve_dataset` (CIFAR-10 when it is cached or can be downloaded, else the
   offline `digits`, decided in seconds by `is_cached` and `can_connect`);
-- one-line errors (`fail`) and GPU memory growth (`configure_gpu`).
+- one-line errors (`fail`), the one-line note on a batch larger than the data (`note_large_batch`) and GPU memory
+  growth (`configure_gpu`).
 
 It imports nothing of this repository. The video's own code (data, pipelines, CNN, training steps) is in
 starter.py, TensorBoard helpers are in utils.py, and Ctrl-C is in ctrl_c.py.
@@ -116,6 +117,19 @@ def parse_args(parser, argv=None):
     if args.epochs is None:
         args.epochs = 1 if args.quick else args.default_epochs
     return args
+
+
+def note_large_batch(batch_size, num_examples):
+    """Prints one line when `--batch-size` is larger than the training data, which would otherwise go unremarked:
+    every epoch is then a single batch of all of it, one step per epoch, and a curve of a few epochs has a few
+    points. Returns True when it printed the line."""
+    if batch_size <= num_examples:
+        return False
+    print(
+        f"Note: --batch-size {batch_size} is larger than the {num_examples:,} training images, so every epoch is "
+        f"a single batch of {num_examples:,} (one step per epoch)."
+    )
+    return True
 
 
 def fail(message):

@@ -5,7 +5,8 @@ Description: The video's starting point, which every numbered script builds on, 
    (and `--quick`'s small subset of it);
 2. the input pipelines (`normalize`, `make_augment`, `train_pipeline`, `test_pipeline`);
 3. the model (`build_cnn`) and its loss (`make_loss`);
-4. the compiled training and test steps, and the metrics they update (`make_steps`, `evaluate`);
+4. the compiled training and test steps, the metrics they update (`make_steps`, `evaluate`), and the progress bar
+   that shows those metrics while an epoch runs (`epoch_progbar`, `epoch_means`);
 5. `main()`: a custom training loop that prints one line of metrics per epoch and logs nothing, which is
    exactly the problem the numbered scripts solve with TensorBoard.
 
@@ -310,6 +311,22 @@ def make_steps(model, optimizer):
     )
 
 
+def epoch_progbar(num_batches):
+    """A `keras.utils.Progbar` for one training epoch that shows the very numbers TensorBoard gets for it.
+
+    After every step, give it the epoch's running means: `progress.add(1, values=starter.epoch_means(steps))`.
+    They are already means, so it shows them as they are ("stateful" metrics), and its last line shows the epoch's
+    mean loss and accuracy, the values a lesson logs for that epoch. (Given each batch's loss instead, a Keras 3
+    Progbar shows the average of those during the epoch, but only the last batch's loss at its final update.)
+    """
+    return keras.utils.Progbar(num_batches, stateful_metrics=("loss", "accuracy"))
+
+
+def epoch_means(steps):
+    """The mean training loss and accuracy of the epoch so far (`make_steps`' metrics), as a Progbar's values."""
+    return [("loss", float(steps.train_loss.result())), ("accuracy", float(steps.train_accuracy.result()))]
+
+
 def evaluate(test_step, test_batches):
     """Runs the test step over every batch, in order, and returns (true_labels, probabilities): N integer
     labels and an (N, num_classes) array; `probabilities.argmax(axis=1)` is each image's predicted class."""
@@ -330,6 +347,7 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = load_dataset(args.dataset, quick=args.quick)
+    plumbing.note_large_batch(args.batch_size, dataset.num_train)
     train_batches = train_pipeline(dataset, args.batch_size)
     test_batches = test_pipeline(dataset, args.batch_size)
     model = build_cnn(dataset.image_shape, len(dataset.class_names))

@@ -170,9 +170,10 @@ def create_sprite(images, max_size=MAX_SPRITE_SIZE):
 def write_projector(run_dir, embeddings, labels, class_names, images=None):
     """Writes everything the Projector tab needs into `run_dir`, like PyTorch's `add_embedding`.
 
-    Files written: a checkpoint holding each embedding as a variable, `metadata.tsv` (one class name per
-    point), `sprite.png` (when images are given), `projector_config.pbtxt` with paths relative to
-    `run_dir`, and an event file, without which `tensorboard --logdir <parent>` does not list the run.
+    Files written: `<name>.tsv` for each embedding (one point per line, its values separated by tabs),
+    `metadata.tsv` (one class name per point), `sprite.png` (when images are given), `projector_config.pbtxt`
+    with paths relative to `run_dir`, and an event file, without which `tensorboard --logdir <parent>` does not
+    list the run. The Projector's menu then names each tensor by its key in `embeddings`.
 
     Args:
         run_dir: an existing directory; one Projector run.
@@ -182,7 +183,7 @@ def write_projector(run_dir, embeddings, labels, class_names, images=None):
         images: optional uint8 array (N, H, W, C) in RGB order, shown as the points' thumbnails.
 
     Returns:
-        The dict {name: tensor name in the checkpoint}, e.g. {"features": "features/.ATTRIBUTES/VARIABLE_VALUE"}.
+        The dict {name: the tensor file's name}, e.g. {"features": "features.tsv"}.
     """
     from tensorboard.plugins import projector
 
@@ -203,16 +204,20 @@ def write_projector(run_dir, embeddings, labels, class_names, images=None):
         # OpenCV writes BGR; without this conversion red and blue would swap in the Projector.
         cv2.imwrite(str(run_dir / "sprite.png"), cv2.cvtColor(sprite, cv2.COLOR_RGB2BGR))
 
-    # A TF2 checkpoint stores each variable under "<attribute>/.ATTRIBUTES/VARIABLE_VALUE".
-    variables = {name: tf.Variable(np.asarray(points, dtype=np.float32)) for name, points in embeddings.items()}
-    tf.train.Checkpoint(**variables).save(str(run_dir / "embedding.ckpt"))
-
+    # The tensors go into TSV files, the format of the standalone projector (projector.tensorflow.org) too, so
+    # that the Projector's menu shows each under its own name (`tensor_name`). A tf.train.Checkpoint works as
+    # well, but the menu then shows its keys, "features/.ATTRIBUTES/VARIABLE_VALUE", and the config has no
+    # separate display name.
     config = projector.ProjectorConfig()
-    tensor_names = {}
-    for name in embeddings:
+    tensor_files = {}
+    for name, points in embeddings.items():
+        tensor_files[name] = f"{name}.tsv"
+        # float32 carries about seven significant decimal digits: more would only make the file longer.
+        np.savetxt(run_dir / tensor_files[name], np.asarray(points, dtype=np.float32), fmt="%.7g", delimiter="\t")
         embedding = config.embeddings.add()
-        embedding.tensor_name = tensor_names[name] = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
+        embedding.tensor_name = name
         # TensorBoard only accepts paths relative to the run directory.
+        embedding.tensor_path = tensor_files[name]
         embedding.metadata_path = "metadata.tsv"
         if thumbnail_size is not None:
             embedding.sprite.image_path = "sprite.png"
@@ -225,7 +230,7 @@ def write_projector(run_dir, embeddings, labels, class_names, images=None):
         summary = ", ".join(f"{name} ({np.shape(points)[1]} dimensions)" for name, points in embeddings.items())
         tf.summary.text("projector", f"{len(labels)} points; embeddings: {summary}", step=0)
     writer.close()
-    return tensor_names
+    return tensor_files
 
 
 def pr_curve_summaries(true_labels, probabilities, class_names, num_thresholds=201):

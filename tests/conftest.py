@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT_ARGS = {
     "01_callbacks.py": ("--epochs", "3"),
     "02_scalars_custom_loop.py": ("--epochs", "2"),
-    "03_images.py": ("--grid-every", "5", "--grid-size", "16"),
+    "03_images.py": ("--grid-size", "16"),
     "04_confusion_matrix.py": ("--epochs", "2"),
     "05_graph.py": (),
     "06_hparams.py": (),

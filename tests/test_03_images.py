@@ -1,5 +1,7 @@
-"""03_images.py: the same images before and after augmentation, and labelled grids at the chosen cadence."""
+"""03_images.py: the same images before and after augmentation, their difference, and labelled grids a few times
+an epoch."""
 
+import importlib
 import math
 import re
 
@@ -12,8 +14,11 @@ from conftest import SCRIPT_ARGS
 import starter
 import utils
 
-GRID_EVERY = int(SCRIPT_ARGS["03_images.py"][1])
-GRID_SIZE = int(SCRIPT_ARGS["03_images.py"][3])
+GRID_SIZE = int(SCRIPT_ARGS["03_images.py"][1])
+# --quick's 1,024 digits in batches of 64.
+BATCHES = math.ceil(starter.QUICK_TRAIN_EXAMPLES / 64)
+
+images_script = importlib.import_module("03_images")
 # digits' augmentation is a brightness shift of at most 0.1 (no flips, no grayscale), then a clip to [0, 1].
 MAX_SHIFT = 0.1 * 255
 
@@ -62,12 +67,55 @@ def test_the_same_images_before_and_after_augmentation_at_the_same_step(images_r
         assert run.SummaryMetadata(tag).summary_description.endswith(f"in order: {expected}")
 
 
-def test_grids_are_logged_at_the_cadence_and_decode_at_the_grid_size(images_run):
+def test_the_difference_shows_after_minus_before_amplified_around_mid_grey(images_run):
     run = tb_read.load(images_run.run_dir)
-    assert tb_read.plugin_tags(run, "images") == {"augmented_grid", "before_augmentation", "after_augmentation"}
-    batches = math.ceil(starter.QUICK_TRAIN_EXAMPLES / 64)
+    ((_, before),) = tb_read.decoded_images(run, "before_augmentation")
+    ((_, after),) = tb_read.decoded_images(run, "after_augmentation")
+    ((step, difference),) = tb_read.decoded_images(run, "after_minus_before")
+    assert step == 0 and len(difference) == GRID_SIZE
+    change = np.stack(after).astype(float) - np.stack(before).astype(float)
+    expected = 127.5 + 127.5 * change / np.abs(change).max()
+    # Up to the rounding of three 8-bit PNGs, amplified: about 5 grey levels on digits' largest change of 0.1.
+    assert np.abs(np.stack(difference) - expected).max() <= 8
+    # The largest change reaches white or black: a shift of a few grey levels becomes plain to see.
+    assert np.abs(np.stack(difference).astype(float) - 127.5).max() >= 120
+    assert "mid-grey is unchanged" in run.SummaryMetadata("after_minus_before").summary_description
+
+
+def grid_steps(run_dir):
+    return [step for step, _ in tb_read.decoded_images(tb_read.load(run_dir), "augmented_grid")]
+
+
+def test_by_default_a_grid_about_five_times_an_epoch(images_run):
+    run = tb_read.load(images_run.run_dir)
+    assert tb_read.plugin_tags(run, "images") == {
+        "augmented_grid",
+        "before_augmentation",
+        "after_augmentation",
+        "after_minus_before",
+    }
+    every = math.ceil(BATCHES / images_script.GRIDS_PER_EPOCH)
+    assert grid_steps(images_run.run_dir) == list(range(0, BATCHES, every))
+    assert len(grid_steps(images_run.run_dir)) >= 3, "a default run must give the step slider something to slide"
+    assert f"grid(s) of {GRID_SIZE} augmented images, one every {every} of {BATCHES} batches" in images_run.stdout
+
+
+def test_grid_every_overrides_the_cadence(run_script):
+    run = run_script("03_images.py", "--grid-every", "2", "--grid-size", "4")
+    assert grid_steps(run.run_dir) == list(range(0, BATCHES, 2))
+    assert "one every 2 of 16 batches" in run.stdout
+
+
+def test_a_grid_larger_than_the_data_shows_all_of_it_and_says_so(capsys):
+    assert images_script.images_to_show(16, 1024) == 16
+    assert capsys.readouterr().out == ""
+    assert images_script.images_to_show(80, 50) == 50
+    assert capsys.readouterr().out == "--grid-size 80 is more than the 50 training images: showing all 50.\n"
+
+
+def test_grids_decode_at_the_grid_size(images_run):
+    run = tb_read.load(images_run.run_dir)
     grids = tb_read.decoded_images(run, "augmented_grid")
-    assert [step for step, _ in grids] == list(range(0, batches, GRID_EVERY))
     # The same figure, made by the same helper, has the size of the logged PNG.
     expected = utils.plot_to_image(utils.image_grid(np.zeros((GRID_SIZE, 8, 8, 1)), [0] * GRID_SIZE, "0"))
     for _, (png,) in grids:

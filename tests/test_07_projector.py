@@ -50,7 +50,8 @@ def test_the_projector_lists_the_run_with_both_embeddings(plugin_client):
     assert run in json.loads(get("/runs"))
     info = json.loads(get("/info", run=run))
     names = [embedding["tensorName"] for embedding in info["embeddings"]]
-    assert names == ["features/.ATTRIBUTES/VARIABLE_VALUE", "pixels/.ATTRIBUTES/VARIABLE_VALUE"]
+    # The names the Projector's tensor menu shows: readable, with no checkpoint suffix.
+    assert names == ["features", "pixels"]
     shapes = [embedding["tensorShape"] for embedding in info["embeddings"]]
     # All 360 held-out digits (fewer than the default 500 points); 64 features; 8 x 8 x 1 = 64 pixels.
     assert shapes == [[360, 64], [360, 64]]
@@ -58,7 +59,7 @@ def test_the_projector_lists_the_run_with_both_embeddings(plugin_client):
 
 def test_metadata_has_one_class_name_per_point(plugin_client):
     get, run = plugin_client
-    for name in ("features/.ATTRIBUTES/VARIABLE_VALUE", "pixels/.ATTRIBUTES/VARIABLE_VALUE"):
+    for name in ("features", "pixels"):
         rows = get("/metadata", run=run, name=name).decode().splitlines()
         assert len(rows) == 360
         assert set(rows) <= set("0123456789")
@@ -66,7 +67,7 @@ def test_metadata_has_one_class_name_per_point(plugin_client):
 
 def test_the_sprite_matches_the_points_and_thumbnail_size(plugin_client, projector_run):
     get, run = plugin_client
-    sprite = tf.io.decode_png(get("/sprite_image", run=run, name="features/.ATTRIBUTES/VARIABLE_VALUE")).numpy()
+    sprite = tf.io.decode_png(get("/sprite_image", run=run, name="features")).numpy()
     config = text_format.Parse(
         (projector_run.run_dir / "projector_config.pbtxt").read_text(), projector.ProjectorConfig()
     )
@@ -75,14 +76,24 @@ def test_the_sprite_matches_the_points_and_thumbnail_size(plugin_client, project
     assert sprite.shape == (side * height, side * width, 3)
 
 
-def test_the_checkpoint_loads_under_the_configured_tensor_names(projector_run):
-    reader = tf.train.load_checkpoint(str(projector_run.run_dir))
-    features = reader.get_tensor("features/.ATTRIBUTES/VARIABLE_VALUE")
-    pixels = reader.get_tensor("pixels/.ATTRIBUTES/VARIABLE_VALUE")
+def served_tensor(get, run, name, columns):
+    """A tensor as the Projector's page receives it: float32 bytes, row after row."""
+    return np.frombuffer(get("/tensor", run=run, name=name), dtype=np.float32).reshape(-1, columns)
+
+
+def test_the_plugin_serves_each_tensor_under_its_name_and_the_pixels_are_the_images(plugin_client, projector_run):
+    get, run = plugin_client
+    features = served_tensor(get, run, "features", 64)
+    pixels = served_tensor(get, run, "pixels", 64)
     assert features.shape == (360, 64) and np.all(np.isfinite(features))
     # The pixels embedding is the held-out images themselves, in order.
     dataset = starter.load_dataset("digits")
     images, labels = projector_script.held_out_sample(dataset, 360)
-    np.testing.assert_allclose(pixels, images.reshape(360, -1) / 255.0, atol=1e-6)
+    np.testing.assert_allclose(pixels, images.reshape(360, -1) / 255.0, rtol=1e-6)
     rows = (projector_run.run_dir / "metadata.tsv").read_text().splitlines()
     assert rows == [str(label) for label in labels]
+
+
+def test_it_prints_the_names_of_the_projector_menu(projector_run):
+    assert "  features: 64 dimensions, from features.tsv" in projector_run.stdout
+    assert "  pixels: 64 dimensions, from pixels.tsv" in projector_run.stdout

@@ -19,7 +19,7 @@ BAD_FLAGS = [["--epochs", "0"], ["--batch-size", "-1"], ["--dataset", "imagenet"
 # Each script's own flags, with a value its parser must refuse.
 OWN_BAD_FLAGS = {
     "02_scalars_custom_loop.py": [["--learning-rates", "0"], ["--learning-rates", "0.1", "nan"]],
-    "03_images.py": [["--grid-every", "0"], ["--grid-size", "-2"]],
+    "03_images.py": [["--grid-every", "0"], ["--grid-size", "-2"], ["--grid-size", "2000"]],
     "06_hparams.py": [["--shard", "3/2"], ["--trials", "0"]],
     "07_projector.py": [["--points", "0"]],
     "09_text.py": [["--mistakes", "0"]],
@@ -93,3 +93,39 @@ def test_every_script_makes_its_run_directory_through_plumbing(script, tmp_path,
         module.main(["--quick", "--dataset", "digits", "--logdir", str(blocker / "logs")])
     assert stopped.value.code == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: cannot write logs under --logdir")
+
+
+# Each of these says in one line, before it trains, when --batch-size is larger than its training data (through
+# plumbing.note_large_batch). 05_graph.py trains nothing: its batch size only shapes the input of the traced graph.
+NOTES_A_LARGE_BATCH = [
+    "starter.py",
+    "02_scalars_custom_loop.py",
+    "03_images.py",
+    "04_confusion_matrix.py",
+    "07_projector.py",
+    "09_text.py",
+    "10_pr_curves.py",
+    "11_custom_scalars.py",
+    "12_debugger.py",
+]
+
+
+class NoteReachedError(Exception):
+    """Stops a lesson right where it says that its batch is larger than its data."""
+
+
+@pytest.mark.parametrize("script", NOTES_A_LARGE_BATCH)
+def test_every_lesson_says_when_the_batch_is_larger_than_its_training_data(script, monkeypatch, tmp_path):
+    calls = []
+
+    def note_large_batch(batch_size, num_examples):
+        calls.append((batch_size, num_examples))
+        raise NoteReachedError
+
+    monkeypatch.setattr(plumbing, "note_large_batch", note_large_batch)
+    main = importlib.import_module(script.removesuffix(".py")).main
+    with pytest.raises(NoteReachedError):
+        main(["--quick", "--dataset", "digits", "--batch-size", "5000", "--logdir", str(tmp_path)])
+    # The flag and the training images of --quick's subset, before anything was trained or logged.
+    assert calls == [(5000, 1024)]
+    assert not list(tmp_path.iterdir())

@@ -66,6 +66,17 @@ def test_positive_float_rejects_what_is_not_a_positive_number(text):
         plumbing.positive_float(text)
 
 
+def test_a_batch_larger_than_the_data_is_said_in_one_line_and_only_then(capsys):
+    assert plumbing.note_large_batch(64, 1024) is False
+    assert plumbing.note_large_batch(1024, 1024) is False
+    assert capsys.readouterr().out == ""
+    assert plumbing.note_large_batch(2000, 1024) is True
+    assert capsys.readouterr().out == (
+        "Note: --batch-size 2000 is larger than the 1,024 training images, so every epoch is a single batch of "
+        "1,024 (one step per epoch).\n"
+    )
+
+
 def test_quick_means_one_epoch_unless_epochs_is_given():
     parser = plumbing.make_parser("test", epochs=5)
     assert plumbing.parse_args(parser, []).epochs == 5

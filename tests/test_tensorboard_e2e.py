@@ -66,9 +66,11 @@ def served_images(server, run, tag, samples):
 
 def test_images_of_03_and_04(server, runs):
     tags = server.get(f"{PLUGIN}/images/tags")
-    assert {"augmented_grid", "before_augmentation", "after_augmentation"} <= set(tags[runs["03_images.py"]])
-    grid_size = int(SCRIPT_ARGS["03_images.py"][3])
-    for tag in ("before_augmentation", "after_augmentation"):
+    assert {"augmented_grid", "before_augmentation", "after_augmentation", "after_minus_before"} <= set(
+        tags[runs["03_images.py"]]
+    )
+    grid_size = int(SCRIPT_ARGS["03_images.py"][1])
+    for tag in ("before_augmentation", "after_augmentation", "after_minus_before"):
         assert tags[runs["03_images.py"]][tag]["samples"] == grid_size
     # The two tags hold the same images, at the same step: as stored, and as augmentation changed them.
     before = served_images(server, runs["03_images.py"], "before_augmentation", grid_size)
@@ -129,7 +131,7 @@ def test_projector_serves_07_with_both_embeddings_metadata_and_sprite(server, ru
     server.wait_until(lambda: run in server.get(f"{PLUGIN}/projector/runs"), what="the projector run")
     info = server.get(f"{PLUGIN}/projector/info", run=run)
     names = [embedding["tensorName"] for embedding in info["embeddings"]]
-    assert names == ["features/.ATTRIBUTES/VARIABLE_VALUE", "pixels/.ATTRIBUTES/VARIABLE_VALUE"]
+    assert names == ["features", "pixels"]
     points = info["embeddings"][0]["tensorShape"][0]
     metadata = server.get(f"{PLUGIN}/projector/metadata", raw=True, run=run, name=names[0])
     assert len(metadata.decode().splitlines()) == points

@@ -118,7 +118,7 @@ def test_create_sprite_never_exceeds_8192_pixels():
     assert thumbnail_size == (27, 27)
 
 
-def test_write_projector_writes_checkpoint_metadata_sprite_and_config(tmp_path):
+def test_write_projector_writes_tensors_metadata_sprite_and_config(tmp_path):
     from google.protobuf import text_format
     from tensorboard.plugins import projector
 
@@ -129,27 +129,28 @@ def test_write_projector_writes_checkpoint_metadata_sprite_and_config(tmp_path):
     images = np.zeros((7, 6, 6, 3), dtype=np.uint8)
     images[0, ..., 0] = 255  # the first image is pure red
 
-    tensor_names = utils.write_projector(
+    tensor_files = utils.write_projector(
         tmp_path, {"features": features, "pixels": pixels}, labels, CLASS_NAMES, images
     )
-    assert tensor_names == {
-        "features": "features/.ATTRIBUTES/VARIABLE_VALUE",
-        "pixels": "pixels/.ATTRIBUTES/VARIABLE_VALUE",
-    }
+    assert tensor_files == {"features": "features.tsv", "pixels": "pixels.tsv"}
 
     rows = (tmp_path / "metadata.tsv").read_text(encoding="utf-8").splitlines()
     assert rows == [CLASS_NAMES[label] for label in labels]
 
     config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(), projector.ProjectorConfig())
-    assert [embedding.tensor_name for embedding in config.embeddings] == list(tensor_names.values())
+    # The name the Projector's menu shows, and the file it reads the tensor from.
+    assert [(embedding.tensor_name, embedding.tensor_path) for embedding in config.embeddings] == [
+        ("features", "features.tsv"),
+        ("pixels", "pixels.tsv"),
+    ]
     for embedding in config.embeddings:
         assert embedding.metadata_path == "metadata.tsv"
         assert embedding.sprite.image_path == "sprite.png"
         assert list(embedding.sprite.single_image_dim) == [6, 6]
 
-    reader = tf.train.load_checkpoint(str(tmp_path))
-    np.testing.assert_allclose(reader.get_tensor(tensor_names["features"]), features)
-    np.testing.assert_allclose(reader.get_tensor(tensor_names["pixels"]), pixels)
+    # One point per line, its values separated by tabs, as TensorBoard's projector plugin reads them.
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "features.tsv", delimiter="\t"), features, rtol=1e-6)
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "pixels.tsv", delimiter="\t"), pixels, rtol=1e-6)
 
     sprite = tf.io.decode_png((tmp_path / "sprite.png").read_bytes()).numpy()
     assert sprite.shape == (18, 18, 3)

@@ -34,7 +34,8 @@ BROWSER_FLAGS = [*CHROMIUM_FLAGS, "--enable-unsafe-swiftshader"]
 SHOTS = [
     ("01_callbacks.py", ["--dataset", "digits"], "scalars", "epoch_loss", "01_scalars.png"),
     ("02_scalars_custom_loop.py", ["--epochs", "4"], "scalars", "batch_loss", "02_scalars.png"),
-    ("03_images.py", ["--grid-every", "4", "--grid-size", "25"], "images", "augmented_grid", "03_images.png"),
+    # 03's own defaults (a grid about five times an epoch); the tag filter shows the grids and their step slider.
+    ("03_images.py", [], "images&tagFilter=augmented_grid", "augmented_grid", "03_images.png"),
     ("04_confusion_matrix.py", ["--epochs", "5"], "images", "confusion_matrix", "04_images.png"),
     ("05_graph.py", [], "graphs", "Main Graph", "05_graphs.png"),
     ("06_hparams.py", ["--trials", "8", "--dataset", "digits"], "hparams", "Validation accuracy", "06_hparams.png"),
