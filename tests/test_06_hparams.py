@@ -5,6 +5,8 @@ imported as a module. Runs of the script: one with two epochs (curves), a plain 
 logdir with two shards and two processes started at once on one --experiment, read back by the real server.
 """
 
+import ctrl_c
+
 import collections
 import importlib
 import itertools
@@ -23,6 +25,7 @@ from conftest import ROOT, assert_quiet, run_python
 from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard_server import running_tensorboard
+from test_ctrl_c import interrupt_at
 
 import plumbing
 import starter
@@ -539,3 +542,22 @@ def test_a_shard_run_again_skips_its_trial_and_leaves_it_as_it_was(several_runs)
     assert after == before
     config = experiment_config(sweep)
     assert {hparam.name for hparam in config.hparam_infos} == {"units", "dropout", "learning_rate"}
+
+
+def test_a_trial_stopped_by_ctrl_c_is_run_again_by_the_next_process(tmp_path):
+    """Ctrl-C while the first trial trains leaves its claim and no events; the same command run again claims
+    the trial anew, runs it, and runs the other trial too."""
+    code, stdout, _ = interrupt_at("06_hparams.py", ("--experiment", "again"), "stdout", "Trial 1/2", 1, tmp_path)
+    assert code == ctrl_c.EXIT_CTRL_C
+    experiment = tmp_path / "06_hparams" / "again"
+    (stopped,) = (path for path in experiment.iterdir() if path.is_dir())
+    assert [path.name for path in stopped.iterdir()] == ["claim-1"]
+    result = run_python(
+        "06_hparams.py", "--quick", "--dataset", "digits", "--logdir", str(tmp_path), "--experiment", "again"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_quiet(result.stderr)
+    assert f"Trial 1/2: {stopped.name}\n" in result.stdout and "skipped" not in result.stdout
+    assert sorted(path.name for path in stopped.glob("claim-*")) == ["claim-1", "claim-2"]
+    assert _session_starts(stopped) == 1
+    assert len([path for path in experiment.iterdir() if path.is_dir()]) == 2
