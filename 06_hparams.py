@@ -56,8 +56,8 @@ METRIC_ACCURACY = "validation_accuracy"
 METRIC_LOSS = "validation_loss"
 METRIC_TEST_ACCURACY = "test_accuracy"
 # With --fit, Keras' TensorBoard callback writes the validation curves as `epoch_accuracy` and `epoch_loss`
-# into the trial's `validation` subdirectory: a metric names its tag AND that run (its group), or its column
-# stays empty. TensorBoard's tutorial declares only the tag; here the group is given.
+# into the trial's `validation` subdirectory: a metric names its tag AND that run (its group). Declared by its
+# tag alone, a metric is looked for in the trial's own run, where Keras writes nothing, and its column stays empty.
 FIT_GROUP = "validation"
 METRICS = [
     hp.Metric(METRIC_ACCURACY, display_name="Validation accuracy"),
