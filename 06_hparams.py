@@ -8,7 +8,7 @@ measured on a validation slice held out of the TRAINING data; expand a row to se
 curves (its training curves are in the Scalars tab, run `<trial>`). Sort by validation_accuracy to select the
 best trial; the script then measures that one trial, once, on the test split: its test_accuracy column is
 filled in that row only. The Trial ID column starts with the trial's number and its run's time, which tell rows
-apart (the column is cut after about 18 characters).
+apart (the column is cut after about 14 characters).
 Two ways to log a trial: by default the script writes the row itself after `model.fit` (`hp.hparams`
 and `tf.summary.scalar`, the video's way); with --fit, callbacks write it during `model.fit` (`hp.KerasCallback`
 and `keras.callbacks.TensorBoard`, the way of TensorBoard's own HParams tutorial). Both rows land in one table.
@@ -62,7 +62,11 @@ FIT_GROUP = "validation"
 METRICS = [
     hp.Metric(METRIC_ACCURACY, display_name="Validation accuracy"),
     hp.Metric(METRIC_LOSS, display_name="Validation loss"),
-    hp.Metric(METRIC_TEST_ACCURACY, display_name="Test accuracy (selected trial)"),
+    hp.Metric(
+        METRIC_TEST_ACCURACY,
+        display_name="Test accuracy",
+        description="Only in the selected trial's row: measured once, on the test split, after the choice.",
+    ),
     hp.Metric("epoch_accuracy", group=FIT_GROUP, display_name="Validation accuracy (--fit)"),
     hp.Metric("epoch_loss", group=FIT_GROUP, display_name="Validation loss (--fit)"),
 ]
@@ -135,7 +139,7 @@ def trial_id(number, run_name):
 
     The dashboard makes one row per trial_id and averages the runs that share one, so the id holds the run
     directory's name: a rerun into the same logdir adds rows instead of merging into an earlier run's, while
-    the shards of one --experiment share its name. The Trial ID column is cut after about 18 characters, so
+    the shards of one --experiment share its name. The Trial ID column is cut after about 14 characters, so
     what tells rows apart comes first: the trial's number, then (for a run directory named <date>-<time>) the
     time, which is what differs between two runs of one day.
     """
