@@ -4,14 +4,15 @@ Description: Declare the search space and metrics once, log one run per trial, c
 
 TensorBoard tab: HParams (Table view, Parallel coordinates view, Scatter plot matrix view), and Scalars. Each
 trial is a row with its units, dropout and learning_rate and its validation_accuracy and validation_loss,
-measured on a validation slice held out of the TRAINING data; expand a row to see its per-epoch validation
-curves (its training curves are in the Scalars tab, run `<trial>`). Sort by validation_accuracy to select the
-best trial; the script then measures that one trial, once, on the test split: its test_accuracy column is
-filled in that row only. The Trial ID column starts with the trial's number and its run's time, which tell rows
-apart (the column is cut after about 14 characters).
-Two ways to log a trial: by default the script writes the row itself after `model.fit` (`hp.hparams`
-and `tf.summary.scalar`, the video's way); with --fit, callbacks write it during `model.fit` (`hp.KerasCallback`
-and `keras.callbacks.TensorBoard`, the way of TensorBoard's own HParams tutorial). Both rows land in one table.
+measured on a validation slice held out of the TRAINING data; tick a row's Show Metrics to see its per-epoch
+validation curves (its training curves are in the Scalars tab, run `<trial>`). Sort by validation_accuracy to
+select the best trial; the script then measures that one trial, once, on the test split: its test_accuracy
+column is filled in that row only. The Trial ID column starts with the trial's number and its run's time,
+which tell rows apart (the column is cut after about 14 characters).
+Two ways to log a trial: by default the script writes the row itself after `model.fit` (`hp.hparams` and
+`tf.summary.scalar`, the video's way); with --fit, callbacks write it during `model.fit` (`hp.KerasCallback` and
+`keras.callbacks.TensorBoard`, the way of TensorBoard's own HParams tutorial). Both kinds of rows land in one
+table, each with validation columns of its own (Keras' callback names its tags and runs its own way).
 Run it:   python 06_hparams.py              (the full grid of 36 trials, 1 epoch each, as in the video)
           python 06_hparams.py --trials 8   (a random sample of the grid, drawn with --seed: random search)
           python 06_hparams.py --quick      (two tiny trials)
