@@ -36,8 +36,8 @@ CASES = [
     ("02_scalars_custom_loop.py", ("--epochs", "2"), "stdout", "16/16", 1, "evaluation"),
     # A second Ctrl-C while the first is still stopping the run ends it at once.
     ("06_hparams.py", (), "stdout", "Trial 1/2", 2, "an epoch of model.fit, twice"),
-    # verbose=2 prints the epoch's line, then the trial is scored on the validation slice.
-    ("06_hparams.py", (), "stdout", "13/13 - ", 1, "evaluation"),
+    # verbose=2 prints the epoch's line (its validation included), then the trial's row and curves are written.
+    ("06_hparams.py", (), "stdout", "13/13 - ", 1, "logging a trial"),
 ]
 
 
