@@ -30,7 +30,6 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
-    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     # model.fit watches a validation slice held out of the TRAINING data, not the test split: whatever a learner
     # adds that selects on val_loss (EarlyStopping, ModelCheckpoint) then never sees the test split, which stays
@@ -40,6 +39,8 @@ def main(argv=None):
         f"Training on {training_part.num_train} images; {validation_part.num_test} held out of the training data "
         "are the validation data."
     )
+    plumbing.note_large_batch(args.batch_size, training_part.num_train)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     model.compile(

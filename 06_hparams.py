@@ -291,14 +291,15 @@ def log_test_accuracy(trial_dir, test_accuracy, step):
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    # Trials are scored on a validation slice of the training data; the test split is left for the selected trial.
+    training_part, validation_part = starter.hold_out_validation(dataset)
+    plumbing.note_large_batch(args.batch_size, training_part.num_train)
     if args.experiment:
         experiment_dir = plumbing.shared_run_dir(args.logdir, LESSON, args.experiment)
     else:
         experiment_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
     # The pipelines are built once, for every trial: each fills its cache on the first trial's first pass.
-    # Trials are scored on a validation slice of the training data; the test split is left for the selected trial.
-    training_part, validation_part = starter.hold_out_validation(dataset)
     train_batches = starter.train_pipeline(training_part, args.batch_size)
     # validation_part.test is the validation slice: test_pipeline batches it (no augmentation, no shuffle).
     validation_batches = starter.test_pipeline(validation_part, args.batch_size)
