@@ -228,7 +228,10 @@ def train_pipeline(dataset, batch_size):
 
 
 def test_pipeline(dataset, batch_size):
-    """The held-out test split, cached as uint8, batched and normalized; never augmented or shuffled."""
+    """The held-out `dataset.test`, cached as uint8, batched and normalized; never augmented or shuffled.
+
+    That is the test split, or, for the `validation_part` of `hold_out_validation`, the validation slice.
+    """
     return dataset.test.cache().batch(batch_size).map(normalize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
