@@ -10,8 +10,9 @@ profiler's own code):
   "HIGHLY input-bound because X% ... waiting for input": 20% or more of the step time waits for input;
   "MODERATELY input-bound because X% ...": 5% to 20%;
   "POTENTIALLY input-bound because X% ... 'All Others' time": less than 5% waits for input, but 3% or more of
-      the step time is "All others", which the profiler cannot attribute; in this loop that is Python's own time
-      (calling the step, fetching the batch), not the input pipeline. It is not a finding of input-boundness;
+      the step time is "All others", which the profiler cannot put on any TensorFlow op; in this loop that is
+      Python's own time (calling the step, the Python side of next()), not the input pipeline. The optimized run
+      often gets this verdict: it does not say that the run still waits for input;
   "NOT input-bound because only X% ...": less than 5% input and less than 3% "All others".
 The Trace viewer shows the timeline of every profiled step. The page draws its graphs and tables with Google
 Charts, loaded from the internet: offline the step-time graph and the Input pipeline analyzer's time per
@@ -22,7 +23,7 @@ page (which leaves out the first and the last profiled step); the profiled steps
 warm-up, when the optimized pipeline's cache is full.
 Run it:   python 08_profiler.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/08_profiler
-Time on a 2-core CPU: about 13 s with --quick (the same by default on digits); about
+Time on a 2-core CPU: about 14 s with --quick (the same by default on digits); about
 15 minutes with CIFAR-10 (2 epochs per pipeline; estimated at bench/RESULTS.md's rate).
 """
 
@@ -172,9 +173,9 @@ def main(argv=None):
     for name, share in shares.items():
         print(f"  {name:>9}: {share:.1%}")
     print(
-        "The profiler's own figure for these steps is Input over Step time in each run's Overview page; "
-        "its verdict\nquotes it from 5% up (below that, a 'POTENTIALLY input-bound' verdict is about 'All Others', "
-        "Python's time)."
+        "The profiler's own figure for these steps is a little lower: its Input Time (Overview page) over its step\n"
+        "time (Input pipeline analyzer), with the Python side of next() counted as 'All Others'. A 'POTENTIALLY\n"
+        "input-bound' verdict is about that 'All Others' time (Python's, in this loop), not about waiting for input."
     )
     plumbing.print_view_command(
         run_dir, "Profile (choose a run, then Overview, Input pipeline analyzer or Trace viewer)"
