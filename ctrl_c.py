@@ -9,6 +9,9 @@ alive, with everything the learner had defined.
 Import this module first, before TensorFlow: run as a script (`python 02_scalars_custom_loop.py`), it installs its
 handler on import, so a Ctrl-C during TensorFlow's slow import is a clean stop too. Nothing is installed when a
 program imports the lessons (pytest, a notebook), and `run` puts back whatever handler was there before.
+
+Being first, it is also where TensorFlow's C++ log level is set (`TF_CPP_MIN_LOG_LEVEL`, read once, when
+TensorFlow starts): see QUIET_TENSORFLOW_LOG_LEVEL.
 """
 
 import functools
@@ -18,6 +21,13 @@ import signal
 import sys
 import threading
 from pathlib import Path
+
+# TensorFlow's C++ code logs at four levels: I(nfo), W(arning), E(rror), F(atal). Level 1 hides the INFO lines
+# only ("This TensorFlow binary is optimized to use available CPU instructions...", and the five lines of each
+# profile in 08, "Profiler session initializing" to "Collecting XSpace to repository"), so every warning and
+# error still reaches the terminal; level 3 would hide real errors too. A level the user has set is kept.
+QUIET_TENSORFLOW_LOG_LEVEL = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TENSORFLOW_LOG_LEVEL)
 
 STOPPED_LINE = "Stopped by Ctrl-C: everything logged so far is kept."
 EXIT_CTRL_C = 130  # what a shell reports for a program stopped by Ctrl-C (128 + SIGINT)

@@ -10,19 +10,24 @@ What every numbered script shares but no lesson teaches: the plumbing around the
 - the `auto` dataset choice: `resolve_dataset` (CIFAR-10 when it is cached or can be downloaded, else the
   offline `digits`, decided in seconds by `is_cached` and `can_connect`);
 - one-line errors (`fail`), the one-line note on a batch larger than the data (`note_large_batch`) and GPU memory
-  growth (`configure_gpu`).
+  growth (`configure_gpu`, which also keeps TensorFlow's "failed call to cuInit" line off a machine without an
+  NVIDIA driver).
 
 It imports nothing of this repository. The video's own code (data, pipelines, CNN, training steps) is in
 starter.py, TensorBoard helpers are in utils.py, and Ctrl-C is in ctrl_c.py.
 """
 
 import argparse
+import contextlib
+import ctypes
 import datetime
 import logging
 import math
+import os
 import shlex
 import socket
 import sys
+import tempfile
 import threading
 import urllib.parse
 from pathlib import Path
@@ -189,6 +194,39 @@ def print_view_command(run_dir, tab, extra_flags=""):
     print(f"Then open http://localhost:6006 and the {tab} tab.")
 
 
+CUDA_DRIVER_LIBRARY = "libcuda.so.1"  # NVIDIA's driver on Linux, which TensorFlow loads to use a GPU
+CUINIT_FAILED = b"failed call to cuInit"
+
+
+def has_nvidia_driver():
+    """True when NVIDIA's driver library can be loaded, as TensorFlow would to use a GPU (Linux)."""
+    try:
+        ctypes.CDLL(CUDA_DRIVER_LIBRARY)
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def without_stderr_lines(fragment):
+    """Runs the block with file descriptor 2, where TensorFlow's C++ code logs, sent to a temporary file; then
+    writes everything it received to stderr, except the lines that hold `fragment` (bytes)."""
+    sys.stderr.flush()
+    real_stderr = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(real_stderr, 2)
+            os.close(real_stderr)
+            captured.seek(0)
+            kept = [line for line in captured.read().splitlines(keepends=True) if fragment not in line]
+            with open(2, "wb", closefd=False) as stderr:
+                stderr.write(b"".join(kept))
+
+
 def configure_gpu():
     """Lets TensorFlow grow GPU memory as needed, when there is a GPU.
 
@@ -197,7 +235,12 @@ def configure_gpu():
     """
     import tensorflow as tf  # here, not at the top: the flags are checked before TensorFlow's slow import
 
-    gpus = tf.config.list_physical_devices("GPU")
+    # TensorFlow's first look for GPUs logs "E0000 ... failed call to cuInit: ... (303)" when there is no NVIDIA
+    # driver: an ERROR line about a GPU the machine does not have. Only that line is dropped, and only when the
+    # driver is missing; with a driver, a failing cuInit is a real error and shows.
+    no_driver = sys.platform.startswith("linux") and not has_nvidia_driver()
+    with without_stderr_lines(CUINIT_FAILED) if no_driver else contextlib.nullcontext():
+        gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
