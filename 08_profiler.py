@@ -109,7 +109,9 @@ def train_and_profile(batches, dataset, args, profile_dir):
     )
     # An explicit iterator, so that fetching each batch can happen inside that step's Trace below.
     iterator = iter(batches.repeat(epochs))
-    progress = keras.utils.Progbar(epochs * steps_per_epoch)
+    # The bar shows each step's own loss (a "stateful" metric, shown as given): 08 logs no loss to compare it with,
+    # and an average over epochs would be neither an epoch's mean nor the step's value.
+    progress = keras.utils.Progbar(epochs * steps_per_epoch, stateful_metrics=("loss",))
     waiting = total = 0.0
     profiling = False
     try:
@@ -147,6 +149,7 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    plumbing.note_large_batch(args.batch_size, dataset.num_train)
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
     print(f"Training runs on the {device}.")

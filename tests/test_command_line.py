@@ -109,6 +109,7 @@ NOTES_A_LARGE_BATCH = [
     "04_confusion_matrix.py",
     "06_hparams.py",
     "07_projector.py",
+    "08_profiler.py",
     "09_text.py",
     "10_pr_curves.py",
     "11_custom_scalars.py",
