@@ -297,6 +297,8 @@ def main(argv=None):
             print(f"out of date: {path.relative_to(ROOT)} (run: python tools/make_notebooks.py)")
         for path in orphans:
             print(f"no script makes {path.relative_to(ROOT)}: delete it")
+        if not stale and not orphans:
+            print(f"The {len(scripts())} notebooks in notebooks/ are up to date.")
         raise SystemExit(1 if stale or orphans else 0)
     NOTEBOOK_DIR.mkdir(exist_ok=True)
     for script in scripts():
