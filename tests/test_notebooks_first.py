@@ -9,17 +9,17 @@ import ast
 
 import make_notebooks
 import nbformat
+import notebook_runner
 import pytest
 from conftest import assert_quiet
 
-import notebooks
 
-
-@pytest.mark.parametrize("notebook_path", notebooks.NOTEBOOKS[0::2], ids=lambda path: path.stem)
+@pytest.mark.parametrize("notebook_path", notebook_runner.NOTEBOOKS[0::2], ids=lambda path: path.stem)
 def test_the_notebook_runs_in_a_kernel_and_shows_its_tab(notebook_path, tmp_path):
-    notebook, repository, tensorboard = notebooks.run_notebook(notebook_path, tmp_path, notebooks.activated_env())
-    assert_quiet(notebooks.outputs_text(notebook))
-    notebooks.check_notebook_run(notebook_path, notebook, repository, tensorboard)
+    env = notebook_runner.activated_env()
+    notebook, repository, tensorboard = notebook_runner.run_notebook(notebook_path, tmp_path, env)
+    assert_quiet(notebook_runner.outputs_text(notebook))
+    notebook_runner.check_notebook_run(notebook_path, notebook, repository, tensorboard)
 
 
 def test_every_notebook_is_what_its_script_makes_today():
@@ -29,7 +29,7 @@ def test_every_notebook_is_what_its_script_makes_today():
 
 
 def test_every_numbered_script_and_the_starter_have_a_notebook():
-    names = {path.name for path in notebooks.NOTEBOOKS}
+    names = {path.name for path in notebook_runner.NOTEBOOKS}
     lessons = {path.with_suffix(".ipynb").name for path in make_notebooks.ROOT.glob("[0-9][0-9]_*.py")}
     assert names == lessons | {"starter.ipynb"}
 
@@ -70,5 +70,5 @@ def test_a_script_without_the_main_guard_is_refused(tmp_path):
 
 
 def test_the_notebooks_are_valid_nbformat_4():
-    for path in notebooks.NOTEBOOKS:
+    for path in notebook_runner.NOTEBOOKS:
         nbformat.validate(nbformat.read(path, as_version=4))

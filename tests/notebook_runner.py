@@ -283,7 +283,7 @@ def check_notebook_run(notebook_path, notebook, repository, tensorboard):
         assert tensorboard is None
         return
     lesson = notebook_path.stem[:2]
-    assert lesson in CHECKS, f"tests/notebooks.py has no check of the tab of {notebook_path.name}"
+    assert lesson in CHECKS, f"tests/notebook_runner.py has no check of the tab of {notebook_path.name}"
     run_dir = run_dir_of(output, repository)
     assert run_dir.parent == repository / "logs" / notebook_path.stem
     CHECKS[lesson](run_dir, epochs_of(notebook_path))
