@@ -2,9 +2,9 @@
 
 Each notebook runs in a fresh copy of the repository's scripts (`checkout`), so that it writes its logs where a
 learner's would, to `logs/` of that copy, and its `%tensorboard` cell serves them. Only the FLAGS cell changes:
-the offline `digits` and the script tests' small arguments (conftest.SCRIPT_ARGS). The TensorBoard that the
-notebook starts is stopped afterwards. The checks read the logs back with TensorBoard's readers, as the script
-tests do, for at least the tags that each script's own test checks.
+the offline `digits` and the script tests' small arguments (conftest.SCRIPT_ARGS), with --quick's one epoch. The
+TensorBoard that the notebook starts is stopped afterwards. The checks read the logs back with TensorBoard's
+readers, as the script tests do, for at least the tags that each script's own test checks.
 """
 
 import json
@@ -45,9 +45,18 @@ def with_flags(notebook, flags):
     return notebook
 
 
-def test_flags(notebook_path):
-    script = f"{notebook_path.stem}.py"
-    return ["--quick", "--dataset", "digits", *SCRIPT_ARGS.get(script, ())]
+# What the notebooks add to the script tests' small arguments, to keep their time down: 02's sweep takes two
+# learning rates instead of five (still two runs to overlay).
+NOTEBOOK_ARGS = {"02_scalars_custom_loop": ("--learning-rates", "0.01", "0.001")}
+
+
+def flags_for(notebook_path):
+    """["--quick", "--dataset", "digits"] and the script tests' small arguments, but one epoch (--quick's):
+    the notebook tests check that each tab has data; the script tests check what the data says."""
+    args = list(SCRIPT_ARGS.get(f"{notebook_path.stem}.py", ()))
+    if "--epochs" in args:
+        del args[args.index("--epochs") : args.index("--epochs") + 2]
+    return ["--quick", "--dataset", "digits", *args, *NOTEBOOK_ARGS.get(notebook_path.stem, ())]
 
 
 def outputs_text(notebook):
@@ -108,7 +117,7 @@ def run_notebook(notebook_path, directory, env=None):
         embedded, now stopped, or None).
     """
     repository = checkout(directory)
-    notebook = with_flags(nbformat.read(notebook_path, as_version=4), test_flags(notebook_path))
+    notebook = with_flags(nbformat.read(notebook_path, as_version=4), flags_for(notebook_path))
     copy_path = repository / "notebooks" / notebook_path.name
     nbformat.write(notebook, copy_path)
     known_pids = {info.pid for info in manager.get_all()}
@@ -145,9 +154,8 @@ def run_dir_of(output, repository):
 # ---------------------------------------------------------------------------------------------------
 
 
-def epochs_of(notebook_path):
-    args = SCRIPT_ARGS.get(f"{notebook_path.stem}.py", ())
-    return int(args[args.index("--epochs") + 1]) if "--epochs" in args else 1
+# --quick trains one epoch.
+EPOCHS = 1
 
 
 def check_01(run_dir, epochs):
@@ -286,7 +294,7 @@ def check_notebook_run(notebook_path, notebook, repository, tensorboard):
     assert lesson in CHECKS, f"tests/notebook_runner.py has no check of the tab of {notebook_path.name}"
     run_dir = run_dir_of(output, repository)
     assert run_dir.parent == repository / "logs" / notebook_path.stem
-    CHECKS[lesson](run_dir, epochs_of(notebook_path))
+    CHECKS[lesson](run_dir, EPOCHS)
     # The %tensorboard cell embeds the TensorBoard it started, on its port, serving this lesson's logs.
     assert tensorboard is not None, "the %tensorboard cell shows no frame of a TensorBoard it started"
     assert (repository / tensorboard.logdir).resolve() in (run_dir.parent.resolve(), run_dir.resolve())
