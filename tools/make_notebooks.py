@@ -35,8 +35,7 @@ COLAB_FOLDER = REPOSITORY_URL.rsplit("/", 1)[-1]
 # A section comment in a script: `# 2. The input pipelines -----...`.
 SECTION_COMMENT = re.compile(r"^# (?P<title>.+?) -{3,}$")
 # The command lines of a header docstring: `Run it:   python 01_callbacks.py   (or --quick ...)`.
-COMMAND_LINE = re.compile(r"^(?P<label>Run it|View it):\s+(?P<command>.+?)(?P<note>\s{2,}.*)?$")
-CONTINUED_COMMAND_LINE = re.compile(r"^\s{6,}(?P<command>python .+?)(?P<note>\s{2,}.*)?$")
+COMMAND_LINE = re.compile(r"^(?P<label>Run it|View it):\s+(?P<rest>(?P<command>.+?)(\s{2,}.*)?)$")
 # A line of a header docstring that starts a paragraph of its own (`TensorBoard tab: ...`, `Time on ...: ...`).
 LABEL_LINE = re.compile(r"^[A-Z][\w ,-]*:\s")
 
@@ -126,36 +125,47 @@ def scripts(root=ROOT):
 # ---------------------------------------------------------------------------------------------------
 
 
-def command_markdown(match):
-    note = f" {match['note'].strip()}" if match["note"] else ""
-    return f"`{match['command'].strip()}`{note}"
-
-
 def docstring_markdown(docstring, script_name):
-    """The header docstring as Markdown: the Title as a heading, a paragraph per labelled line, commands as code."""
+    """The header docstring as Markdown: the Title as a heading, a paragraph per labelled line ("TensorBoard tab:",
+    "Time on ...:"), and the "Run it:" and "View it:" commands, with their continuation lines, as code blocks."""
     lines = docstring.strip().splitlines()
     title = lines.pop(0).removeprefix("Title:").strip()
-    paragraphs = [[f"# {title}"], []]
+    blocks, paragraph, commands = [f"# {title}"], [], None
+
+    def close_paragraph():
+        if paragraph:
+            blocks.append("\n".join(paragraph))
+            paragraph.clear()
+
     for line in lines:
         command = COMMAND_LINE.match(line)
-        continued = CONTINUED_COMMAND_LINE.match(line)
+        if command:
+            close_paragraph()
+            # The command block's lines keep their alignment below the first command.
+            commands = {"label": command["label"], "indent": command.start("rest"), "lines": [command["rest"]]}
+            blocks.append(commands)
+            continue
+        if commands is not None and line.startswith(" ") and line.strip():
+            indent = commands["indent"] if not line[: commands["indent"]].strip() else len(line) - len(line.lstrip())
+            commands["lines"].append(line[indent:])
+            continue
+        commands = None
         if not line.strip():
-            paragraphs.append([])
-        elif command:
-            paragraphs.append([f"**{command['label']}:** {command_markdown(command)}"])
-        elif continued and paragraphs[-1] and paragraphs[-1][0].startswith("**Run it:**"):
-            # A second command under "Run it:" is a line of its own.
-            paragraphs[-1][-1] += "  \\"
-            paragraphs[-1].append(command_markdown(continued))
+            close_paragraph()
         elif LABEL_LINE.match(line) or re.match(r"^(\d+\.|-) ", line):
-            paragraphs.append([line.removeprefix("Description: ")])
+            # A labelled line starts a paragraph; a numbered list's items stay together.
+            if not (paragraph and re.match(r"^\d+\. ", line) and re.match(r"^\d+\. ", paragraph[0])):
+                close_paragraph()
+            paragraph.append(line.removeprefix("Description: "))
         else:
-            paragraphs[-1].append(line.strip())
-    generated = f"*This notebook is generated from `{script_name}` by `python tools/make_notebooks.py`.*"
-    text = "\n\n".join("\n".join(paragraph) for paragraph in paragraphs if paragraph)
-    # A numbered list's items stay together.
-    text = re.sub(r"\n\n(?=\d+\. )", "\n", text)
-    return f"{text}\n\n{generated}"
+            paragraph.append(line.strip())
+    close_paragraph()
+    texts = [
+        block if isinstance(block, str) else f"**{block['label']}:**\n```\n" + "\n".join(block["lines"]) + "\n```"
+        for block in blocks
+    ]
+    texts.append(f"*This notebook is generated from `{script_name}` by `python tools/make_notebooks.py`.*")
+    return "\n\n".join(texts)
 
 
 def view_command(docstring):
