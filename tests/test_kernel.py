@@ -71,9 +71,7 @@ def test_the_stop_button_stops_a_lesson_and_the_kernel_runs_the_next_one(kernel,
     assert kernel.run("learner_value = 41") == ""
 
     # `%run` makes the script __main__, as a learner's `%run 02_scalars_custom_loop.py --quick` does.
-    running = kernel.start(
-        f"%run 02_scalars_custom_loop.py --quick --dataset digits --logdir {logdir} --epochs 30 --seed 1"
-    )
+    running = kernel.start(f"%run 02_scalars_custom_loop.py --quick --dataset digits --logdir {logdir} --epochs 30")
     before = kernel.output(running, until="Epoch 2/30")
     kernel.manager.interrupt_kernel()
     after = kernel.output(running)
