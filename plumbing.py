@@ -4,7 +4,8 @@ What every numbered script shares but no lesson teaches: the plumbing around the
 - Flags: `make_parser` (`--dataset`, `--epochs`, `--batch-size`, `--logdir`, `--seed`, `--quick`), `parse_args`
   (which never reads a Jupyter kernel's own command line), and the argparse types `positive_int` and
   `positive_float`;
-- `start`, every lesson's first line: the flags, the random seed and GPU memory growth;
+- `start`, every lesson's first line: the flags, the random seed and GPU memory growth (and, for Debugger V2 in a
+  notebook, no warning about cells that have no source file);
 - run directories that are never reused (`new_run_dir`, `shared_run_dir`) and `print_view_command`, the
   `tensorboard --logdir ...` line every script ends with;
 - the `auto` dataset choice: `resolve_dataset` (CIFAR-10 when it is cached or can be downloaded, else the
@@ -318,8 +319,26 @@ def resolve_dataset(name):
     )
 
 
+class _NoMissingSourceWarnings(logging.Filter):
+    """Drops TensorFlow's warning "Failed to read source code from path: ...".
+
+    Debugger V2's dump (12_debugger.py) copies the source file of every frame on each op's stack. Run from a
+    notebook, some of those frames have no file: a cell's code lives in memory under a made-up name
+    (/tmp/ipykernel_<pid>/<hash>.py), and the kernel's own start-up frames are `<frozen runpy>`. TensorFlow
+    warns once for each such file, a warning the learner can do nothing about; the dump is complete without it.
+    """
+
+    def filter(self, record):
+        return not str(record.msg).startswith("Failed to read source code from path")
+
+
+# One instance, so that a second `start` in the same process (a notebook) adds no second filter.
+_NO_MISSING_SOURCE_WARNINGS = _NoMissingSourceWarnings()
+
+
 def start(parser, argv=None):
-    """Every lesson's first line: parses the flags, seeds every random generator, lets a GPU grow its memory.
+    """Every lesson's first line: parses the flags, seeds every random generator, lets a GPU grow its memory,
+    and silences the one TensorFlow warning that a notebook shows for nothing (`_NoMissingSourceWarnings`).
 
     Returns:
         The parsed flags (`args.dataset`, `args.epochs`, `args.batch_size`, `args.logdir`, `args.seed`,
@@ -332,4 +351,5 @@ def start(parser, argv=None):
     # same flags give the same curves; --seed gives another draw, to see how much a result owes to chance.
     keras.utils.set_random_seed(args.seed)
     configure_gpu()
+    logging.getLogger("tensorflow").addFilter(_NO_MISSING_SOURCE_WARNINGS)
     return args
