@@ -57,7 +57,11 @@ from importlib.metadata import version
 if "google.colab" in sys.modules:
     os.chdir("/content")
     if not os.path.exists("{COLAB_FOLDER}"):
-        subprocess.run(["git", "clone", "--depth=1", "{REPOSITORY_URL}"], check=True)
+        if subprocess.run(["git", "clone", "--depth=1", "{REPOSITORY_URL}"]).returncode != 0:
+            raise SystemExit(
+                "Could not clone {REPOSITORY_URL}: clone this repository into /content yourself "
+                "(!git clone <its address>), then run this cell again."
+            )
     os.chdir("{COLAB_FOLDER}")
     colab_tensorflow = version("tensorflow")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", "requirements.txt"], check=True)
