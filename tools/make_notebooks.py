@@ -56,12 +56,10 @@ from importlib.metadata import version
 
 if "google.colab" in sys.modules:
     os.chdir("/content")
+    repository = "{REPOSITORY_URL}"
     if not os.path.exists("{COLAB_FOLDER}"):
-        if subprocess.run(["git", "clone", "--depth=1", "{REPOSITORY_URL}"]).returncode != 0:
-            raise SystemExit(
-                "Could not clone {REPOSITORY_URL}: clone this repository into /content yourself "
-                "(!git clone <its address>), then run this cell again."
-            )
+        if subprocess.run(["git", "clone", "--depth=1", repository]).returncode != 0:
+            raise SystemExit(f"Could not clone {{repository}}: clone it into /content, then run this cell again.")
     os.chdir("{COLAB_FOLDER}")
     colab_tensorflow = version("tensorflow")
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-r", "requirements.txt"], check=True)
