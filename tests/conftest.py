@@ -40,8 +40,9 @@ SCRIPT_ARGS = {
 
 # What a learner must not see on stderr: a traceback, or a Python warning ("file.py:74: UserWarning: ...",
 # "warnings.warn(...)", or one logged through Python's logging by TensorFlow or absl). TensorFlow's C++
-# start-up lines ("I0000 ...", "E0000 ... cuInit", "WARNING: All log messages before absl::InitializeLog()
-# ...") are not among them: they come before any of the script's code runs.
+# start-up lines ("I0000 ... cudart_stub", "WARNING: All log messages before absl::InitializeLog() ...") are not
+# among them: TensorFlow prints them while it loads, whatever the log level (tests/test_terminal.py checks which
+# lines the scripts keep off the terminal).
 PYTHON_NOISE = re.compile(
     r"Traceback \(most recent call last\)|^\S.*:\d+: \w*Warning: |warnings\.warn|^WARNING:(tensorflow|absl):"
 )
