@@ -26,12 +26,14 @@ def random_images():
 
 
 def conv_model():
-    """A Sequential CNN: a kernel with one input channel (3, 3, 1, 4), one with four (3, 3, 4, 8), a dense one."""
+    """A Sequential CNN with three kinds of kernel: (3, 3, 1, 4) with one input channel, (3, 3, 4, 8) with four input
+    channels and eight filters, (3, 3, 8, 4) with four filters; then a dense one."""
     return keras.Sequential(
         [
             keras.Input((8, 8, 1)),
             keras.layers.Conv2D(4, 3, name="one_input_channel"),
             keras.layers.Conv2D(8, 3, name="four_input_channels"),
+            keras.layers.Conv2D(4, 3, name="four_filters"),
             keras.layers.Flatten(),
             keras.layers.Dense(NUM_CLASSES, name="logits"),
         ],
@@ -112,7 +114,7 @@ def images_without_histograms(tmp_path_factory):
 
 WEIGHTS = [
     f"tiny/{layer}/{weight}"
-    for layer in ("one_input_channel", "four_input_channels", "logits")
+    for layer in ("one_input_channel", "four_input_channels", "four_filters", "logits")
     for weight in ("kernel", "bias")
 ]
 
@@ -130,14 +132,17 @@ def test_histogram_freq_histograms_every_weight_in_the_epochs_it_fires_without_v
 def test_write_images_only_in_epochs_where_histograms_fire_and_not_4d_kernels(every_second_epoch):
     train = tb_read.load(every_second_epoch / "train")
     imaged = {tag.removesuffix("/image") for tag in tags_of(train, "images")}
-    # The kernel with four input channels stays 4-D after squeezing, and Keras skips it (it would log one only if
-    # its last axis, the filters, were 1, 3 or 4, as if they were colour channels). The one-input-channel kernel
-    # squeezes to 3-D and shows as one small image per filter (at most 3, tf.summary.image's default).
+    # A kernel with several input channels stays 4-D after squeezing, and Keras skips it, unless its last axis (the
+    # filters) is 1, 3 or 4: then it is drawn as if the filters were colour channels, one image per kernel row. The
+    # one-input-channel kernel squeezes to 3-D and shows as one small image per filter.
     assert imaged == set(WEIGHTS) - {"tiny/four_input_channels/kernel"}
     for weight in imaged:
         assert steps(train, f"{weight}/image") == [0, 2]
+    # At most 3 images a step: tf.summary.image's default max_outputs.
     ((_, filters), _) = tb_read.decoded_images(train, "tiny/one_input_channel/kernel/image")
     assert [image.shape for image in filters] == [(3, 3, 1)] * 3
+    ((_, rows), _) = tb_read.decoded_images(train, "tiny/four_filters/kernel/image")
+    assert [image.shape for image in rows] == [(3, 8, 4)] * 3
 
 
 def test_write_images_without_histogram_freq_writes_no_image(images_without_histograms):
