@@ -227,6 +227,15 @@ def test_update_freq_writes_batch_metrics_every_n_batches_at_the_global_batch_nu
         assert steps(train, "batch_loss") == expected, update_freq
 
 
+def test_batch_metrics_are_running_means_since_the_epoch_began(update_freq_runs):
+    train = tb_read.load(update_freq_runs[1] / "train")
+    batch_loss = dict(tb_read.scalar_series(train, "batch_loss"))
+    for epoch, epoch_loss in tb_read.scalar_series(train, "epoch_loss"):
+        assert batch_loss[(epoch + 1) * BATCHES_PER_EPOCH] == pytest.approx(epoch_loss, rel=1e-6)
+    # The first batch of each epoch is that batch alone: the mean starts again.
+    assert batch_loss[BATCHES_PER_EPOCH + 1] != pytest.approx(batch_loss[BATCHES_PER_EPOCH], rel=1e-3)
+
+
 def test_update_freq_epoch_writes_no_batch_metrics(every_second_epoch):
     train = tb_read.load(every_second_epoch / "train")
     assert not any(tag.startswith("batch_") for tag in tb_read.tensor_tags(train))
@@ -294,6 +303,9 @@ def test_profile_batch_records_a_profile_without_step_markers(profiled):
     # What the Profile tab's Overview page shows, converted by the profile plugin's own converter.
     overview, _ = raw_to_tool_data.xspace_to_tool_data([str(xplane)], "overview_page", {})
     assert b"No step marker observed" in overview
+    # The Trace viewer and the Op profile still have the profile's data.
+    tools = raw_to_tool_data.xspace_to_tool_names([str(xplane)])
+    assert {"trace_viewer@", "op_profile"} <= set(tools)
 
 
 def test_profile_batch_also_writes_an_empty_graph_tag(profiled):
