@@ -34,7 +34,7 @@ BATCH_POINTS_PER_EPOCH = 20
 
 def batch_logging_interval(batches_per_epoch, points_per_epoch=BATCH_POINTS_PER_EPOCH):
     """The `update_freq` to give the TensorBoard callback: the largest divisor of `batches_per_epoch` that still
-    gives at least `points_per_epoch` points per epoch (1, every batch, when an epoch has fewer batches).
+    gives at least `points_per_epoch` points per epoch (so 1, every batch, for fewer than twice that many batches).
 
     Why a divisor: on Keras 3.15 the callback records a summary only while its global batch number is a multiple
     of `update_freq`, and that condition is still in force at the end of an epoch. When the epoch's last batch
