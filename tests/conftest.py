@@ -35,6 +35,8 @@ SCRIPT_ARGS = {
     "10_pr_curves.py": ("--epochs", "3"),
     "11_custom_scalars.py": ("--epochs", "3"),
     "12_debugger.py": (),
+    # Batches of 16: 52 of them an epoch, so the callback's update_freq is 2 and really skips batches.
+    "13_fit_callbacks.py": ("--epochs", "3", "--batch-size", "16"),
 }
 
 

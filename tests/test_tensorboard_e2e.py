@@ -1,4 +1,4 @@
-"""All twelve scripts into ONE logdir, then the real TensorBoard server and a real browser on it.
+"""Every numbered script into ONE logdir, then the real TensorBoard server and a real browser on it.
 
 Event files that parse are not yet a working tab: this asks the server, through the same HTTP API its web
 page reads, whether each dashboard is active and holds the right script's data.
@@ -19,6 +19,7 @@ EPOCHS_04 = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
 EPOCHS_09 = int(SCRIPT_ARGS["09_text.py"][1])
 EPOCHS_10 = int(SCRIPT_ARGS["10_pr_curves.py"][1])
 EPOCHS_11 = int(SCRIPT_ARGS["11_custom_scalars.py"][1])
+EPOCHS_13 = int(SCRIPT_ARGS["13_fit_callbacks.py"][1])
 PLUGIN = "/data/plugin"
 
 
@@ -258,6 +259,24 @@ def test_custom_scalars_of_11_every_chart_of_the_layout_finds_its_tags(server, r
             assert lowest <= mean <= highest
 
 
+def test_batch_curves_and_confusion_matrices_of_13_line_up_with_its_validation_curves(server, runs):
+    train, validation = f"{runs['13_fit_callbacks.py']}/train", f"{runs['13_fit_callbacks.py']}/validation"
+    tags = server.get(f"{PLUGIN}/scalars/tags")
+    assert {"batch_loss", "batch_accuracy", "epoch_loss", "epoch_learning_rate"} <= set(tags[train])
+    # Batch-level points at the global batch number: increasing across epochs, many per epoch.
+    batch_steps = [step for _, step, _ in server.get(f"{PLUGIN}/scalars/scalars", run=train, tag="batch_loss")]
+    assert batch_steps == sorted(set(batch_steps)) and batch_steps[0] > 0 and len(batch_steps) > 2 * EPOCHS_13
+    curve = server.get(f"{PLUGIN}/scalars/scalars", run=validation, tag="epoch_accuracy")
+    assert [step for _, step, _ in curve] == list(range(EPOCHS_13))
+    # The callback's own event file sits in the same run: its images at the steps of Keras' validation curve.
+    assert "confusion_matrix" in server.get(f"{PLUGIN}/images/tags")[validation]
+    matrices = server.get(f"{PLUGIN}/images/images", run=validation, tag="confusion_matrix")
+    assert [entry["step"] for entry in matrices] == [step for _, step, _ in curve]
+    png = server.get(f"{PLUGIN}/images/individualImage?{matrices[-1]['query']}", raw=True)
+    picture = tf.io.decode_png(png).numpy()
+    assert picture.shape[0] >= 400 and picture.shape[1] >= 400 and picture.std() > 0
+
+
 @pytest.fixture(scope="module")
 def debugger_server(run_script):
     """A second TensorBoard, on 12's dump directory itself: Debugger V2 reads only the root of --logdir."""
@@ -311,6 +330,7 @@ def page(server):
     [
         ("scalars", "epoch_loss"),
         ("scalars", "batch_loss"),
+        ("scalars", "batch_accuracy"),
         ("images", "confusion_matrix"),
         ("images", "augmented_grid"),
         ("hparams", "Validation accuracy"),

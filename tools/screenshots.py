@@ -1,6 +1,6 @@
 """
 Title: Screenshots of every script's tab, from a real run
-Description: Runs the twelve scripts (or takes an existing logdir), serves each with TensorBoard, and saves
+Description: Runs the numbered scripts (or takes an existing logdir), serves each with TensorBoard, and saves
 what headless Chromium shows as docs/images/<NN>_<tab>.png, the pictures in the README.
 
 Run it:   python tools/screenshots.py                    (runs the scripts into a new temporary logdir)
@@ -53,6 +53,8 @@ SHOTS = [
     ),
     ("11_custom_scalars.py", ["--epochs", "8"], "custom_scalars", "Training batches", "11_custom_scalars.png"),
     ("12_debugger.py", [], "debugger-v2", "NaN/∞", "12_debugger.png"),
+    # Time Series shows the batch-level curves, the epoch curves and the confusion matrices of 13 in one view.
+    ("13_fit_callbacks.py", ["--epochs", "5"], "timeseries", "confusion_matrix", "13_time_series.png"),
 ]
 
 # The Profile tab opens the run and tool named in the page's query: the naive pipeline's Input pipeline
@@ -61,8 +63,13 @@ SHOTS = [
 PROFILE_RUN, PROFILE_TOOL = "/naive/", "input_pipeline_analyzer"
 
 # Texts to click, in order, before a picture is taken: Debugger V2 opens on its first op; the alert and
-# the `Log` op it points to show where the Inf came from, with the op's stack trace.
-CLICKS = {"12_debugger.png": ["NaN/∞", "Log:0"]}
+# the `Log` op it points to show where the Inf came from, with the op's stack trace. Time Series opens with its
+# settings pane, which would hide a third of the cards: "Settings" closes it.
+CLICKS = {"12_debugger.png": ["NaN/∞", "Log:0"], "13_time_series.png": ["Settings"]}
+
+# A regex to type into the tag filter before a picture is taken: Time Series then lays the matching cards out
+# side by side. 13's: the batch-level loss, the validation curve and the confusion matrix of the same epochs.
+TAG_FILTERS = {"13_time_series.png": "^(batch_loss|epoch_accuracy|confusion_matrix)$"}
 
 
 def run_scripts(logdir, shots):
@@ -122,6 +129,11 @@ def capture(browser, run_dir, tab, text, output):
         for click in CLICKS.get(output.name, []):
             page.wait_for_timeout(2000)
             page.get_by_text(click, exact=True).first.click()
+        if output.name in TAG_FILTERS:
+            tag_filter = page.get_by_role("combobox", name="Filter tags (regex)")
+            tag_filter.fill(TAG_FILTERS[output.name])
+            # Closes the list of matching tags that typing opens over the cards.
+            tag_filter.press("Escape")
         # Let charts, graph layout and the projector's points finish drawing.
         page.wait_for_timeout(6000)
         page.screenshot(path=str(output))

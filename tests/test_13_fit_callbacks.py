@@ -1,0 +1,108 @@
+"""13_fit_callbacks.py: model.fit with Keras' TensorBoard callback and a confusion-matrix callback of our own."""
+
+import re
+
+import numpy as np
+import pytest
+import tb_read
+from conftest import SCRIPT_ARGS
+
+import utils
+
+EPOCHS = int(SCRIPT_ARGS["13_fit_callbacks.py"][1])
+CLASS_NAMES = [str(digit) for digit in range(10)]
+
+
+@pytest.fixture(scope="module")
+def fit_run(run_script):
+    return run_script("13_fit_callbacks.py")
+
+
+@pytest.fixture(scope="module")
+def batching(fit_run):
+    """(update_freq, batches per epoch), as the script printed them."""
+    match = re.search(r"^Batch-level scalars every (\d+) of the (\d+) batches of an epoch$", fit_run.stdout, re.M)
+    return int(match.group(1)), int(match.group(2))
+
+
+def test_the_test_settings_make_update_freq_skip_batches(batching):
+    update_freq, batches_per_epoch = batching
+    # Otherwise the tests below would not see whether batches are skipped and epoch scalars kept.
+    assert update_freq > 1 and batches_per_epoch % update_freq == 0
+
+
+def test_batch_scalars_every_update_freq_batches_at_the_global_batch_number(fit_run, batching):
+    update_freq, batches_per_epoch = batching
+    train = tb_read.load(fit_run.run_dir / "train")
+    assert {"batch_loss", "batch_accuracy"} <= tb_read.plugin_tags(train, "scalars")
+    expected_steps = list(range(update_freq, EPOCHS * batches_per_epoch + 1, update_freq))
+    for tag in ("batch_loss", "batch_accuracy"):
+        series = tb_read.scalar_series(train, tag)
+        assert [step for step, _ in series] == expected_steps, tag
+        assert np.all(np.isfinite([value for _, value in series]))
+
+
+def test_the_last_batch_point_of_each_epoch_is_the_epoch_mean(fit_run, batching):
+    _, batches_per_epoch = batching
+    train = tb_read.load(fit_run.run_dir / "train")
+    batch_loss = dict(tb_read.scalar_series(train, "batch_loss"))
+    for epoch, epoch_loss in tb_read.scalar_series(train, "epoch_loss"):
+        assert batch_loss[(epoch + 1) * batches_per_epoch] == pytest.approx(epoch_loss, rel=1e-5)
+
+
+def test_train_and_validation_curves_every_epoch(fit_run):
+    for split in ("train", "validation"):
+        tb_read.assert_epoch_scalars(fit_run.run_dir / split, ("epoch_loss", "epoch_accuracy"), EPOCHS)
+    validation = tb_read.load(fit_run.run_dir / "validation")
+    # Measured: about 0.9 after three epochs; chance is 0.1.
+    assert tb_read.scalar_series(validation, "epoch_accuracy")[-1][1] > 0.6
+
+
+def test_the_learning_rate_of_the_schedule_falls_every_epoch(fit_run):
+    train = tb_read.assert_epoch_scalars(fit_run.run_dir / "train", ("epoch_learning_rate",), EPOCHS)
+    rates = [value for _, value in tb_read.scalar_series(train, "epoch_learning_rate")]
+    assert all(0 < later < earlier <= 1e-3 for earlier, later in zip(rates, rates[1:], strict=False)), rates
+
+
+def test_one_confusion_matrix_per_epoch_in_the_validation_run_at_keras_epoch_steps(fit_run):
+    validation = tb_read.load(fit_run.run_dir / "validation")
+    assert "confusion_matrix" in tb_read.plugin_tags(validation, "images")
+    matrices = tb_read.decoded_images(validation, "confusion_matrix")
+    curve_steps = [step for step, _ in tb_read.scalar_series(validation, "epoch_accuracy")]
+    assert [step for step, _ in matrices] == curve_steps == list(range(EPOCHS))
+    # The picture utils.plot_confusion_matrix draws for ten classes, whatever its counts.
+    expected_shape = tuple(utils.plot_to_image(utils.plot_confusion_matrix(np.eye(10), CLASS_NAMES)).shape[1:])
+    for _, (png,) in matrices:
+        assert png.shape == expected_shape and png.std() > 0
+
+
+def test_the_callback_writes_its_own_event_file_into_keras_validation_run(fit_run):
+    event_files = sorted((fit_run.run_dir / "validation").glob("events.out.tfevents.*"))
+    assert len(event_files) == 2
+    tags_per_file = [tb_read.tensor_tags(tb_read.load(path)) for path in event_files]
+    (keras_tags,) = [tags for tags in tags_per_file if "epoch_accuracy" in tags]
+    (own_tags,) = [tags for tags in tags_per_file if "confusion_matrix" in tags]
+    assert not keras_tags & own_tags
+
+
+def test_the_last_matrix_counts_agree_with_keras_validation_accuracy(fit_run):
+    rows = re.findall(r"^\s+(\S+): ([0-9.]+) of (\d+) validation images$", fit_run.stdout, re.MULTILINE)
+    assert [name for name, _, _ in rows] == CLASS_NAMES
+    accuracy = np.array([float(value) for _, value, _ in rows])
+    counts = np.array([int(count) for _, _, count in rows])
+    validation = tb_read.load(fit_run.run_dir / "validation")
+    keras_accuracy = tb_read.scalar_series(validation, "epoch_accuracy")[-1][1]
+    # The matrix is counted on the validation slice with the model of the last epoch, as Keras measured it.
+    assert np.sum(accuracy * counts) / counts.sum() == pytest.approx(keras_accuracy, abs=1e-3)
+
+
+def test_the_test_split_is_measured_once_and_printed(fit_run):
+    (accuracy,) = re.findall(
+        r"^Test split, measured once after training: loss [0-9.]+, accuracy ([0-9.]+)$", fit_run.stdout, re.MULTILINE
+    )
+    assert 0.6 < float(accuracy) <= 1.0
+
+
+def test_it_prints_the_command_to_view_the_logs(fit_run):
+    experiment_dir = fit_run.run_dir.parent
+    assert f"tensorboard --logdir {experiment_dir} --samples_per_plugin images=1000" in fit_run.stdout
