@@ -108,10 +108,11 @@ def make_parser():
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
-    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
-
     # What fit may watch (validation_data) is held out of the training data; the test split waits for the end.
     training_part, validation_part = starter.hold_out_validation(dataset)
+    plumbing.note_large_batch(args.batch_size, training_part.num_train)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
+
     train_batches = starter.train_pipeline(training_part, args.batch_size)
     validation_batches = starter.test_pipeline(validation_part, args.batch_size)
     batches_per_epoch = len(train_batches)

@@ -177,7 +177,12 @@ def check_02(run_dir, epochs):
 
 def check_03(run_dir, epochs):
     run = tb_read.load(run_dir)
-    assert tb_read.plugin_tags(run, "images") == {"augmented_grid", "before_augmentation", "after_augmentation"}
+    assert tb_read.plugin_tags(run, "images") == {
+        "augmented_grid",
+        "before_augmentation",
+        "after_augmentation",
+        "after_minus_before",
+    }
     assert tb_read.decoded_images(run, "augmented_grid")
 
 
@@ -224,7 +229,7 @@ def check_07(run_dir, epochs):
     response = Client(apps["/info"]).get("/info", query_string={"run": run_dir.name})
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     names = [embedding["tensorName"] for embedding in json.loads(response.get_data())["embeddings"]]
-    assert names == ["features/.ATTRIBUTES/VARIABLE_VALUE", "pixels/.ATTRIBUTES/VARIABLE_VALUE"]
+    assert names == ["features", "pixels"]
 
 
 def check_08(run_dir, epochs):
@@ -265,6 +270,15 @@ def check_12(run_dir, epochs):
         assert any(trace.op_type == "Log" for trace in reader.graph_execution_traces())
 
 
+def check_13(run_dir, epochs):
+    train = tb_read.load(run_dir / "train")
+    assert tb_read.scalar_series(train, "batch_loss")
+    for split in ("train", "validation"):
+        tb_read.assert_epoch_scalars(run_dir / split, ("epoch_loss", "epoch_accuracy"), epochs)
+    validation = tb_read.load(run_dir / "validation")
+    assert len(tb_read.decoded_images(validation, "confusion_matrix")) == epochs
+
+
 # Keyed by the two digits of the lesson. A new lesson needs its check here: its notebook's test fails without.
 CHECKS = {
     "01": check_01,
@@ -279,6 +293,7 @@ CHECKS = {
     "10": check_10,
     "11": check_11,
     "12": check_12,
+    "13": check_13,
 }
 
 

@@ -97,7 +97,7 @@ def test_every_script_makes_its_run_directory_through_plumbing(script, tmp_path,
 
 
 # The model.fit lessons train on the training data less its validation slice (starter.hold_out_validation).
-TRAINS_ON_PART = {"01_callbacks.py", "06_hparams.py"}
+TRAINS_ON_PART = {"01_callbacks.py", "06_hparams.py", "13_fit_callbacks.py"}
 
 # Each of these says in one line, before it trains, when --batch-size is larger than its training data (through
 # plumbing.note_large_batch). 05_graph.py trains nothing: its batch size only shapes the input of the traced graph.
@@ -114,6 +114,7 @@ NOTES_A_LARGE_BATCH = [
     "10_pr_curves.py",
     "11_custom_scalars.py",
     "12_debugger.py",
+    "13_fit_callbacks.py",
 ]
 
 
