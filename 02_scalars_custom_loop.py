@@ -4,8 +4,9 @@ Description: `tf.summary.scalar` with one writer per split, then one run per lea
 
 TensorBoard tab: Scalars. Part 1 (`run/train`, `run/test`): the epoch-mean loss and accuracy of the
 training data and of the held-out test split, overlaid. Part 2 (`run/lr_<rate>/train`): the loss of
-every training batch for each learning rate, overlaid on one chart; `run/lr_<rate>/test` holds the
-test accuracy reached (`final_accuracy`).
+every training batch for each learning rate, overlaid on one chart; `run/lr_<rate>/validation` holds the
+accuracy each rate reached on a validation slice held out of the training data (`final_accuracy`): a rate is
+chosen on that, never on the test split.
 Run it:   python 02_scalars_custom_loop.py     (or --quick; --learning-rates 0.01 0.001 to choose rates)
 View it:  tensorboard --logdir logs/02_scalars_custom_loop
 Time on a 2-core CPU: about 24 s with --quick (45 s by default on digits); about 1 hour 45 minutes
@@ -13,7 +14,7 @@ with CIFAR-10 (5 epochs, then 5 epochs at each of 5 rates; estimated at bench/RE
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too.
+# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
 import ctrl_c
 
 import keras
@@ -72,12 +73,12 @@ def train_with_epoch_scalars(dataset, train_batches, test_batches, args, run_dir
         test_writer.close()
 
 
-def train_at_learning_rate(dataset, train_batches, test_batches, args, rate_dir, learning_rate):
-    """Trains a fresh model at one learning rate, logging the loss of every batch; returns test accuracy."""
+def train_at_learning_rate(dataset, train_batches, validation_batches, args, rate_dir, learning_rate):
+    """Trains a fresh model at one learning rate, logging the loss of every batch; returns validation accuracy."""
     optimizer, steps = new_model_and_steps(dataset, learning_rate)
 
     train_writer = tf.summary.create_file_writer(str(rate_dir / "train"))
-    test_writer = tf.summary.create_file_writer(str(rate_dir / "test"))
+    validation_writer = tf.summary.create_file_writer(str(rate_dir / "validation"))
     try:
         for _ in range(args.epochs):
             # Reset every epoch, so that the progress bar shows this epoch's means.
@@ -92,24 +93,35 @@ def train_at_learning_rate(dataset, train_batches, test_batches, args, rate_dir,
                     tf.summary.scalar("batch_loss", loss, step=optimizer.iterations)
                 # The bar shows the epoch's mean of these batch losses, weighted by batch size.
                 progress.add(1, values=starter.epoch_means(steps))
-        starter.evaluate(steps.test_step, test_batches)
-        with test_writer.as_default():
+        # make_steps' test step and metrics measure whatever batches they are given: here the validation slice.
+        starter.evaluate(steps.test_step, validation_batches)
+        with validation_writer.as_default():
             # Its own tag: under "accuracy" these lone points would share a chart with Part 1's epoch curves.
             tf.summary.scalar("final_accuracy", steps.test_accuracy.result(), step=args.epochs)
     finally:
         train_writer.close()
-        test_writer.close()
+        validation_writer.close()
     return float(steps.test_accuracy.result())
 
 
-def learning_rate_sweep(dataset, train_batches, test_batches, args, run_dir):
-    """Part 2: the same model trained once per learning rate, the batch loss logged at a global step."""
+def learning_rate_sweep(dataset, args, run_dir):
+    """Part 2: the same model trained once per learning rate, the batch loss logged at a global step.
+
+    Choosing a rate is selecting, so each rate is trained on the training data less a validation slice and scored
+    on that slice; the test split takes no part.
+    """
+    training_part, validation_part = starter.hold_out_validation(dataset)
+    validation_batches = starter.test_pipeline(validation_part, args.batch_size)
     for learning_rate in args.learning_rates:
         print(f"Learning rate {learning_rate:g}")
+        # Every rate starts from the same seed: the same first weights and the same batches, whatever rates were
+        # trained before it, so the runs differ by their rate alone.
+        keras.utils.set_random_seed(args.seed)
+        train_batches = starter.train_pipeline(training_part, args.batch_size)
         # Each rate is its own run, so the runs overlay in one chart and can be toggled one by one.
         rate_dir = run_dir / f"lr_{learning_rate:g}"
-        accuracy = train_at_learning_rate(dataset, train_batches, test_batches, args, rate_dir, learning_rate)
-        print(f"  test accuracy {accuracy:.4f}")
+        accuracy = train_at_learning_rate(dataset, train_batches, validation_batches, args, rate_dir, learning_rate)
+        print(f"  validation accuracy {accuracy:.4f}")
 
 
 def make_parser():
@@ -130,11 +142,10 @@ def main(argv=None):
     plumbing.note_large_batch(args.batch_size, dataset.num_train)
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
-    # Built once: every model of the script trains on the same pipelines, which fill their cache once.
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
     train_with_epoch_scalars(dataset, train_batches, test_batches, args, run_dir)
-    learning_rate_sweep(dataset, train_batches, test_batches, args, run_dir)
+    learning_rate_sweep(dataset, args, run_dir)
     plumbing.print_view_command(run_dir, "Scalars")
 
 

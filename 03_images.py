@@ -18,7 +18,7 @@ Time on a 2-core CPU: about 12 s with --quick; under a minute for one epoch of C
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too.
+# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
 import ctrl_c
 
 import argparse

@@ -7,7 +7,8 @@ trial is a row with its units, dropout and learning_rate and its validation_accu
 measured on a validation slice held out of the TRAINING data; tick a row's Show Metrics to see its per-epoch
 validation curves (its training curves are in the Scalars tab, run `<trial>`). Sort by validation_accuracy to
 select the best trial; the script then measures that one trial, once, on the test split: its test_accuracy
-column is filled in that row only. The Trial ID column starts with the trial's number and its run's time,
+column is filled in that row only (a process that ran only part of the trials, a shard, selects nothing and
+leaves the test split alone). The Trial ID column starts with the trial's number and its run's time,
 which tell rows apart (the column is cut after about 14 characters).
 Two ways to log a trial: by default the script writes the row itself after `model.fit` (`hp.hparams` and
 `tf.summary.scalar`, the video's way); with --fit, callbacks write it during `model.fit` (`hp.KerasCallback` and
@@ -25,7 +26,7 @@ Time on a 2-core CPU: about 15 s with --quick; about 2 minutes for the full grid
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too.
+# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
 import ctrl_c
 
 import argparse
@@ -299,8 +300,6 @@ def main(argv=None):
     else:
         experiment_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
-    # The pipelines are built once, for every trial: each fills its cache on the first trial's first pass.
-    train_batches = starter.train_pipeline(training_part, args.batch_size)
     # validation_part.test is the validation slice: test_pipeline batches it (no augmentation, no shuffle).
     validation_batches = starter.test_pipeline(validation_part, args.batch_size)
     print(
@@ -331,6 +330,11 @@ def main(argv=None):
             print(f"Trial {position}/{len(trials)}: {name} {skipped}: skipped")
             continue
         print(f"Trial {position}/{len(trials)}: {name}")
+        # Every trial starts from the same seed, with a fresh pipeline: its first weights and its batches do not
+        # depend on which trials ran before it in this process, so a trial scores the same in the full grid, in a
+        # shard, in a sample or rerun after a Ctrl-C.
+        keras.utils.set_random_seed(args.seed)
+        train_batches = starter.train_pipeline(training_part, args.batch_size)
         model = build_model(dataset, trial)
         history = run_trial(
             trial_dir, trial, trial_id(number, experiment_dir.name), model, args, train_batches, validation_batches
@@ -349,19 +353,24 @@ def main(argv=None):
         plumbing.print_view_command(experiment_dir, "HParams")
         return
 
-    # Only the selected trial meets the test split, once: its score there is an unbiased estimate.
     best_accuracy, best_name, best_model, best_dir = best
+    if args.shard[1] > 1 or ran < len(trials):
+        # A process that ran only part of the experiment cannot select: its best is not the experiment's. Measuring
+        # each part's best on the test split would put several test scores in the table, to be compared: that is
+        # selecting on the test split.
+        print(f"Best of the {ran} trials this process ran, by validation accuracy: {best_name} ({best_accuracy:.4f})")
+        print(
+            "This process ran part of the experiment, so it selects nothing and leaves the test split alone: once "
+            "every process has finished, sort the HParams table by Validation accuracy to select."
+        )
+        plumbing.print_view_command(experiment_dir, "HParams")
+        return
+
+    # Only the selected trial meets the test split, once: its score there is an unbiased estimate.
     test_loss, test_accuracy = best_model.evaluate(starter.test_pipeline(dataset, args.batch_size), verbose=0)
     log_test_accuracy(best_dir, test_accuracy, step=args.epochs - 1)
-    shared = args.shard[1] > 1 or ran < len(trials)
-    which = f"the {ran} trials this process ran" if shared else f"the {ran} trials"
-    print(f"Best of {which} by validation accuracy: {best_name} ({best_accuracy:.4f})")
+    print(f"Best of the {ran} trials by validation accuracy: {best_name} ({best_accuracy:.4f})")
     print(f"Its accuracy on the held-out test split: {test_accuracy:.4f} (test loss {test_loss:.4f})")
-    if shared:
-        print(
-            "Each process selects its own best. Once every process has finished, the overall best is the trial "
-            "with the highest validation accuracy (sort the HParams table by it); its row has the test accuracy."
-        )
     plumbing.print_view_command(experiment_dir, "HParams")
 
 

@@ -28,7 +28,7 @@ Time on a 2-core CPU: about 14 s with --quick (the same by default on digits); a
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too.
+# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
 import ctrl_c
 
 import time
@@ -178,7 +178,8 @@ def main(argv=None):
     print(
         "The profiler's own figure for these steps is a little lower: its Input Time (Overview page) over its step\n"
         "time (Input pipeline analyzer), with the Python side of next() counted as 'All Others'. A 'POTENTIALLY\n"
-        "input-bound' verdict is about that 'All Others' time (Python's, in this loop), not about waiting for input."
+        "input-bound' verdict is about that 'All Others' time (Python's, in this loop), not about waiting for input.\n"
+        "The verdict's thresholds (20% and 5%) apply to the profiler's figure, not to the ones above."
     )
     plumbing.print_view_command(
         run_dir, "Profile (choose a run, then Overview, Input pipeline analyzer or Trace viewer)"

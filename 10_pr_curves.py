@@ -13,7 +13,7 @@ about 18 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate)
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too.
+# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
 import ctrl_c
 
 import argparse

@@ -15,7 +15,7 @@ Written for Keras 3.15 (the tested version); where older Keras releases behave d
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too.
+# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
 import ctrl_c
 
 import keras
@@ -53,9 +53,10 @@ class ConfusionMatrixCallback(keras.callbacks.Callback):
     Why a callback, and not a `tf.summary.image` inside the model's `call()`: `call()` runs inside the compiled
     training step, which is traced once, so a summary there keeps the step (and, with `update_freq=N`, the
     decision to record) that held when it was traced. Measured on Keras 3.15: every such summary lands at step 1,
-    and with `update_freq` above 1 none is written at all (before keras-team/keras#22357 they all landed at step
-    0, keras-team/keras#20143). It would also see training batches with dropout on, in every batch. A callback
-    runs eagerly, between batches, where the whole validation slice and the epoch number are at hand.
+    and with `update_freq` above 1 none is written at all (Keras releases before keras-team/keras#20461 and #22357
+    wrote them all at step 0, keras-team/keras#20143). It would also see training batches with dropout on, in
+    every batch. A callback runs eagerly, between batches, where the whole validation slice and the epoch number
+    are at hand.
     """
 
     def __init__(self, validation_dir, validation_batches, class_names):
@@ -128,7 +129,7 @@ def main(argv=None):
     # update_freq=N adds `batch_loss` and `batch_accuracy` every N batches, at the global batch number (1, 2, ...
     # across epochs). Their values are running means since the epoch began, as in the progress bar: each curve
     # restarts every epoch, and its last point equals `epoch_loss`. Keras releases from before November 2024 wrote
-    # them all at step 0 (keras-team/keras#20143, fixed by keras-team/keras#20461).
+    # them all at step 0 (keras-team/keras#20143, fixed by keras-team/keras#20461 and #22357).
     update_freq = batch_logging_interval(batches_per_epoch)
     tensorboard_callback = keras.callbacks.TensorBoard(log_dir=str(run_dir), update_freq=update_freq)
     confusion_callback = ConfusionMatrixCallback(run_dir / "validation", validation_batches, dataset.class_names)

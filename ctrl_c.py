@@ -159,7 +159,8 @@ def run(main, argv=None):
         print(STOPPED_LINE, file=sys.stderr, flush=True)
         return None
     finally:
-        # Only our own trace function: a debugger's (VS Code's, say) is left alone.
+        # Our trace function is still set when `main` ended before the interrupt could be raised. (A Ctrl-C under a
+        # debugger replaces the debugger's trace function with ours until then; without a Ctrl-C it is untouched.)
         if sys.gettrace() is _interrupt_when_safe:
             sys.settrace(None)
         _state["phase"] = "done"

@@ -16,8 +16,8 @@ about 18 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate)
 The flags, run directories and dataset choice that every script shares are plumbing, in plumbing.py.
 """
 
-# ctrl_c comes first, before TensorFlow: run as a script, it makes a Ctrl-C during TensorFlow's slow import a
-# clean stop too.
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
 import ctrl_c
 
 import dataclasses

@@ -1,8 +1,10 @@
 """The plumbing every script shares (plumbing.py): flags, run directories and the `auto` dataset choice."""
 
 import argparse
+import shlex
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +104,29 @@ def test_new_run_dir_on_an_unwritable_logdir_is_a_one_line_error(tmp_path, capsy
     assert stopped.value.code == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("error: cannot write logs under --logdir")
+
+
+def test_the_view_command_round_trips_through_the_shell_with_a_space_in_the_path(tmp_path, capsys):
+    run_dir = plumbing.new_run_dir(tmp_path / "my logs", "01_callbacks")
+    plumbing.print_view_command(run_dir, "Scalars", "--samples_per_plugin images=1000")
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("View them:")]
+    # What a learner pastes into a shell: shlex.split reads it as a POSIX shell would.
+    command = shlex.split(line.removeprefix("View them:"))
+    assert command == ["tensorboard", "--logdir", str(run_dir.parent), "--samples_per_plugin", "images=1000"]
+
+
+def test_a_kernel_command_line_is_never_taken_for_a_lesson_s_flags(monkeypatch):
+    # A Jupyter kernel runs as `python -m ipykernel_launcher -f kernel.json`: a lesson's main() with no flags given
+    # parses none, so its defaults apply.
+    monkeypatch.setattr("sys.argv", ["/venv/lib/python3.11/site-packages/ipykernel_launcher.py", "-f", "k.json"])
+    assert plumbing.default_argv() == []
+    assert plumbing.parse_args(plumbing.make_parser("test"), None).logdir == "logs"
+
+
+def test_a_script_of_this_repository_being_run_parses_its_command_line(monkeypatch):
+    # `python 02_scalars_custom_loop.py --quick` from any directory, or IPython's `%run` of the same file.
+    script = Path(plumbing.__file__).resolve().parent / "02_scalars_custom_loop.py"
+    monkeypatch.setattr("sys.argv", [str(script), "--quick", "--epochs", "3"])
+    assert plumbing.default_argv() == ["--quick", "--epochs", "3"]
+    args = plumbing.parse_args(plumbing.make_parser("test"), None)
+    assert (args.quick, args.epochs) == (True, 3)
