@@ -72,10 +72,10 @@ TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 # --quick is a smoke test: small splits, but a cache large enough that its growth stands out of the noise.
 QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, QUICK_CACHE_IMAGES = 512, 256, 2_048
 # A round trains each variant on TRAIN_BATCHES batches (about 4 s on a 2-core CPU), evaluates TEST_BATCHES test
-# batches, and reads ALONE_BATCHES through each pipeline feeding no model (a second or two each): 20 rounds take
-# about 9 minutes. A median of 15 or more rounds ignores the odd round that fell into a slow minute.
-ROUNDS, TRAIN_BATCHES, TEST_BATCHES, ALONE_BATCHES = 20, 20, 20, 400
-QUICK_ROUNDS, QUICK_TRAIN_BATCHES, QUICK_TEST_BATCHES, QUICK_ALONE_BATCHES = 3, 2, 2, 8
+# batches, and reads a whole epoch through each pipeline feeding no model (a few seconds each): 20 rounds take
+# about 10 minutes. A median of 15 or more rounds ignores the odd round that fell into a slow minute.
+ROUNDS, TRAIN_BATCHES, TEST_BATCHES = 20, 20, 20
+QUICK_ROUNDS, QUICK_TRAIN_BATCHES, QUICK_TEST_BATCHES = 3, 2, 2
 # The cache-memory probe decodes PNGs of this many distinct images, over and over (see png_cifar10_train).
 DISTINCT_PNG_IMAGES = 1_000
 AUTOTUNE = tf.data.AUTOTUNE
@@ -273,22 +273,22 @@ def batches_per_epoch(num_examples, batch_size):
 
 
 def start_iterators(dataset, batch_size):
-    """One iterator per pipeline for the whole run, over `.repeat()`, its cache filled by a first, untimed epoch.
+    """Each pipeline, and one iterator of it for the whole run (over `.repeat()`), its cache filled by an untimed epoch.
 
     Slices taken from a long-lived iterator cost what the same images cost inside an epoch: a fresh iterator
     per slice would refill the 10,000-image shuffle buffer every time, which an epoch does once.
     """
-    iterators = {}
+    pipelines, iterators = {}, {}
     for name, make_pipeline in PIPELINES.items():
-        iterators[name] = iter(make_pipeline(dataset, batch_size).repeat())
+        pipelines[name] = make_pipeline(dataset, batch_size)
+        iterators[name] = iter(pipelines[name].repeat())
         read_through(itertools.islice(iterators[name], batches_per_epoch(dataset.num_train, batch_size)))
-    test_batches = starter.test_pipeline(dataset, batch_size)
-    iterators["test"] = iter(test_batches.repeat())
+    iterators["test"] = iter(starter.test_pipeline(dataset, batch_size).repeat())
     read_through(itertools.islice(iterators["test"], batches_per_epoch(dataset.num_test, batch_size)))
-    return iterators
+    return pipelines, iterators
 
 
-def make_variants(dataset, loop, iterators, sizes, writers):
+def make_variants(dataset, loop, pipelines, iterators, sizes, writers):
     """{name: a function that runs one variant once and returns how many images it handled (None: one summary)}.
 
     Every variant trains the same model; since its weights change from slice to slice, whichever way it is fed,
@@ -342,8 +342,11 @@ def make_variants(dataset, loop, iterators, sizes, writers):
         "starter": lambda: train_over(loop.train_step, next_slice("starter", sizes.train_batches)),
         "video": lambda: train_over(loop.train_step, next_slice("video", sizes.train_batches)),
         # Alone, a pipeline has the cores to itself; feeding the model, on a CPU, it shares them with the step.
-        "starter_alone": lambda: read_through(next_slice("starter", sizes.alone_batches)),
-        "video_alone": lambda: read_through(next_slice("video", sizes.alone_batches)),
+        # A whole epoch from a fresh iterator (its cache is filled): read from the long-lived iterators, whose
+        # prefetch buffers autotune grows and then fills between slices, it would be read ahead of time, and
+        # refill while the next variant trains.
+        "starter_alone": lambda: read_through(pipelines["starter"]),
+        "video_alone": lambda: read_through(pipelines["video"]),
         "scalars_per_batch": scalars,
         "evaluate": evaluate,
         # Both per-epoch summaries come after "evaluate" in every round (see paired_rounds).
@@ -416,9 +419,9 @@ def median_and_quartiles(values):
 def measure(dataset, args, sizes, scratch_dir):
     """The paired rounds and their medians: results.json's rates, ratios and logging overheads."""
     loop = make_loop(dataset)
-    iterators = start_iterators(dataset, args.batch_size)
+    pipelines, iterators = start_iterators(dataset, args.batch_size)
     writers = {name: tf.summary.create_file_writer(str(Path(scratch_dir) / name)) for name in LOGGING}
-    variants = make_variants(dataset, loop, iterators, sizes, writers)
+    variants = make_variants(dataset, loop, pipelines, iterators, sizes, writers)
     # Round 0 traces every step, compiles the XLA one, and warms up the summary ops and matplotlib: not timed.
     paired_rounds(variants, 1)
     started = time.perf_counter()
@@ -560,7 +563,7 @@ def results_page(results, previous):
         f"{info['tensorflow']}: {data['train']:,} training and {data['test']:,} test images ({data['name']}), "
         f"batch size {data['batch_size']}. {results['rounds']} paired rounds, after an untimed one: each round "
         f"trains every variant on {data['train_batches']} batches, evaluates {data['test_batches']} test batches "
-        f"and reads {data['alone_batches']} batches through each pipeline alone, in turns. Each figure is the "
+        f"and reads a whole epoch through each pipeline alone, in turns. Each figure is the "
         f"median of the rounds (a ratio: of the ratios taken within each round), the interquartile range in "
         f"brackets. The 1-minute load average before the run: {info['load_average_at_start']}; the run took "
         f"{results['total_seconds'] / 60:.1f} minutes.",
@@ -640,7 +643,6 @@ def main(argv=None):
     sizes = types.SimpleNamespace(
         train_batches=QUICK_TRAIN_BATCHES if args.quick else TRAIN_BATCHES,
         test_batches=QUICK_TEST_BATCHES if args.quick else TEST_BATCHES,
-        alone_batches=QUICK_ALONE_BATCHES if args.quick else ALONE_BATCHES,
     )
     output_dir = Path(args.output_dir)
     try:
