@@ -18,8 +18,8 @@ round therefore runs every variant once, on a slice of the data that takes secon
 order rotates from round to round); a ratio is computed within each round, and the figure reported is the median
 of the per-round ratios, with their interquartile range. Each pipeline keeps one iterator for the whole run (over
 `.repeat()`), so a slice costs what the same images cost inside a real epoch: the shuffle buffer refills at an
-epoch's end, not at every slice. Rates are reported the same way: the median of the rounds and their
-interquartile range.
+epoch's end, not at every slice. A pipeline alone (feeding no model) reads a whole epoch each round. Rates are
+reported the same way: the median of the rounds and their interquartile range.
 
 What results.json's figures mean:
 - `compute_only_ips`, `starter_ips`, `video_ips`, `xla_ips`: images per second of the train step fed from batches
