@@ -1,20 +1,49 @@
 """
 Title: Does the input pipeline keep the model fed, how much memory does its cache take, what does logging cost?
-Description: Training rates with data already in memory, with the starter's pipeline and with the video's,
-each pipeline's own rate feeding no model, the memory of each training cache, and the epoch time of a
-custom loop with each kind of TensorBoard logging, side by side in one process.
+Description: The starter's CNN trained on data already in memory, fed by the starter's pipeline and by the
+video's, each pipeline's own rate feeding no model, the same step compiled with XLA, the memory of each training
+cache, and the cost of each kind of TensorBoard logging, measured side by side in one process, in paired rounds.
 
 Install:  pip install -r requirements.txt -c constraints.txt   (the exact versions CI tests with)
 Run it:   python bench/pipeline_bench.py            (CIFAR-10-shaped data made in memory: runs offline)
-          python bench/pipeline_bench.py --quick    (a small subset and fewer repeats: a smoke test)
+          python bench/pipeline_bench.py --quick    (a small subset and 3 short rounds: a smoke test)
           python bench/pipeline_bench.py --dataset cifar10   (real data, where it is cached or downloadable)
 Writes:   bench/RESULTS.md (a table) and bench/results.json (the same figures), or into --output-dir.
-Time on a 2-core CPU: see bench/RESULTS.md (results.json records each section's seconds). Run it on an
-otherwise idle machine: a second busy process halves the rates and can turn the ratios around.
+Time on a 2-core CPU: about 12 minutes (results.json records each section's seconds). Run it on an otherwise
+idle machine: a second busy process halves the rates and can turn the ratios around.
+
+How it measures: paired rounds. This machine's speed drifts (it runs a whole epoch at one of two speeds, minutes
+apart), so a variant timed in one minute and another in the next compares the minutes, not the variants. Each
+round therefore runs every variant once, on a slice of the data that takes seconds, one after the other (the
+order rotates from round to round); a ratio is computed within each round, and the figure reported is the median
+of the per-round ratios, with their interquartile range. Each pipeline keeps one iterator for the whole run (over
+`.repeat()`), so a slice costs what the same images cost inside a real epoch: the shuffle buffer refills at an
+epoch's end, not at every slice. A pipeline alone (feeding no model) reads a whole epoch each round. Rates are
+reported the same way: the median of the rounds and their interquartile range.
+
+What results.json's figures mean:
+- `compute_only_ips`, `starter_ips`, `video_ips`, `xla_ips`: images per second of the train step fed from batches
+  already in memory, by the starter's pipeline, by the video's, and (in memory) compiled with XLA;
+  `starter_alone_ips`, `video_alone_ips`: each pipeline's own rate, feeding no model.
+- `starter_over_compute`: the median per-round ratio starter / compute only (target: at least 0.95, the starter
+  keeps the model fed); `starter_over_video`: starter / video's, pipelines alone (target: at least 1.5);
+  `starter_over_video_training`: the same, feeding the model; `xla_over_plain`: the XLA-compiled train step over
+  the plain one, same model, data in memory.
+- `train_cache_mb`, `video_train_cache_mb`: how much a fresh process grows while the first pass fills the
+  starter's (uint8) and the video's (float32) training cache of 50,000 PNG-decoded images (target: the starter's
+  at most a quarter of the video's, `train_cache_over_video`).
+- `logging_overhead`: an epoch with each kind of logging over an epoch without any, median per round.
+  `scalars_per_batch` is paired directly (the same slice of batches with and without a scalar per batch); a
+  per-epoch summary (`histograms_per_epoch`, `confusion_matrix_per_epoch`) is written once per round and its
+  cost added to the round's epoch time without summaries (`epoch_seconds["none"]`: the round's train and test
+  rates scaled to the whole splits).
+- `rounds`: how many paired rounds; `total_seconds`: the whole run; `seconds`: each section's; `per_round` and
+  `interquartile`: every round's figures and each figure's range.
 """
 
 import argparse
 import concurrent.futures
+import itertools
 import json
 import multiprocessing
 import os
@@ -42,11 +71,21 @@ import utils  # noqa: E402
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 # --quick is a smoke test: small splits, but a cache large enough that its growth stands out of the noise.
 QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, QUICK_CACHE_IMAGES = 512, 256, 2_048
-WARM_UP_STEPS = 10
+# A round trains each variant on TRAIN_BATCHES batches (about 4 s on a 2-core CPU), evaluates TEST_BATCHES test
+# batches, and reads a whole epoch through each pipeline feeding no model (a few seconds each): 20 rounds take
+# about 10 minutes. A median of 15 or more rounds ignores the odd round that fell into a slow minute.
+ROUNDS, TRAIN_BATCHES, TEST_BATCHES = 20, 20, 20
+QUICK_ROUNDS, QUICK_TRAIN_BATCHES, QUICK_TEST_BATCHES = 3, 2, 2
 # The cache-memory probe decodes PNGs of this many distinct images, over and over (see png_cifar10_train).
 DISTINCT_PNG_IMAGES = 1_000
 AUTOTUNE = tf.data.AUTOTUNE
 MB = 1e6
+# The ratios whose targets the issue set, and how each compares: (key, target, "at least" or "at most").
+TARGETS = (
+    ("starter_over_compute", 0.95, "at least"),
+    ("starter_over_video", 1.5, "at least"),
+    ("train_cache_over_video", 0.25, "at most"),
+)
 
 
 def synthetic_cifar10(num_train, num_test, seed=0):
@@ -95,75 +134,6 @@ def video_train_pipeline(dataset, batch_size):
 
 
 PIPELINES = {"starter": starter.train_pipeline, "video": video_train_pipeline}
-
-
-# ---------------------------------------------------------------------------------------------------
-# Training rates
-# ---------------------------------------------------------------------------------------------------
-
-
-def seconds_taken(functions, repeats):
-    """{name: the wall times of `repeats` calls}, the calls taken in turns (a, b, c, a, b, c, ...).
-
-    Taking turns exposes every variant to the same drift in machine speed; measured one after the other,
-    a slower minute would be blamed on whichever variant ran in it. Everything is warmed up beforehand.
-    """
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            started = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - started)
-    return times
-
-
-def make_loop(dataset):
-    """The starter's CNN with Adam, and its compiled train and test steps (their metrics are not read here)."""
-    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-    steps = starter.make_steps(model, optimizer)
-    return types.SimpleNamespace(
-        model=model, optimizer=optimizer, train_step=steps.train_step, test_step=steps.test_step
-    )
-
-
-def train_over(loop, batches):
-    """Runs the train step over every batch and waits for the last step to finish."""
-    loss = None
-    for images, labels in batches:
-        loss = loop.train_step(images, labels)
-    float(loss)
-
-
-def read_through(batches):
-    """Reads every batch and feeds no model: the pipeline's own rate."""
-    for _ in batches:
-        pass
-
-
-def training_rates(dataset, args, loop, pipelines):
-    """Images per second of the same train step fed three ways, and of each pipeline feeding no model."""
-    # One pass of each fills its cache; with no model to feed, that takes seconds, not an epoch of training.
-    for batches in pipelines.values():
-        read_through(batches)
-    # The limit: batches already augmented and held in memory, so the step never waits for input.
-    in_memory = list(pipelines["starter"])
-    train_over(loop, in_memory[:WARM_UP_STEPS])
-    for batches in pipelines.values():
-        train_over(loop, batches.take(WARM_UP_STEPS))
-    runs = {"compute_only": lambda: train_over(loop, in_memory)}
-    runs.update({name: (lambda batches=batches: train_over(loop, batches)) for name, batches in pipelines.items()})
-    # Alone, a pipeline has the cores to itself; feeding the model, on a CPU, it shares them with the step.
-    runs.update(
-        {f"{name}_alone": (lambda batches=batches: read_through(batches)) for name, batches in pipelines.items()}
-    )
-    seconds = seconds_taken(runs, args.repeats)
-    rates = {f"{name}_ips": dataset.num_train / statistics.median(seconds[name]) for name in runs}
-    spread = {f"{name}_ips": sorted(dataset.num_train / time for time in seconds[name]) for name in runs}
-    for name in runs:
-        print(f"  {name:>13}: {rates[f'{name}_ips']:,.0f} images/s", flush=True)
-    rates["spread"] = spread
-    return rates
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -253,61 +223,233 @@ def cache_memory(count, batch_size):
 
 
 # ---------------------------------------------------------------------------------------------------
-# The cost of logging
+# Paired rounds: training rates, XLA, and the cost of logging
 # ---------------------------------------------------------------------------------------------------
 
 
-def epoch_with_logging(loop, batches, dataset, writer, logging, epoch):
-    """One epoch of a custom loop (train, then evaluate the test split) with one kind of logging."""
-    on_batch = None
-    if logging == "scalars_per_batch":
-        # 02's way: the loss of every batch at a global step.
-        def on_batch(loss):
-            with writer.as_default():
-                tf.summary.scalar("batch_loss", loss, step=loop.optimizer.iterations)
+def make_loop(dataset):
+    """The starter's CNN with Adam, its compiled train and test steps, and the same train step compiled with XLA.
 
-    for images, labels in batches.train:
-        loss = loop.train_step(images, labels)
+    The XLA step is the starter's own train step (`python_function` is the Python code `tf.function` traced),
+    compiled with `jit_compile=True`: same model, same optimizer, same metrics, so only the compiler differs.
+    """
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    steps = starter.make_steps(model, optimizer)
+    xla_train_step = tf.function(
+        steps.train_step.python_function, input_signature=starter.batch_signature(model), jit_compile=True
+    )
+    return types.SimpleNamespace(
+        model=model,
+        optimizer=optimizer,
+        train_step=steps.train_step,
+        xla_train_step=xla_train_step,
+        test_step=steps.test_step,
+    )
+
+
+def train_over(train_step, batches, on_batch=None):
+    """Runs `train_step` over every batch, waits for the last step to finish; returns how many images it saw.
+
+    `on_batch(loss)`, if given, runs after each step: that is where a custom loop writes its per-batch summary.
+    """
+    seen, loss = 0, None
+    for images, labels in batches:
+        loss = train_step(images, labels)
         if on_batch is not None:
             on_batch(loss)
-    true_labels, probabilities = starter.evaluate(loop.test_step, batches.test)
-    predicted_labels = probabilities.argmax(axis=1)
-    with writer.as_default():
-        if logging == "histograms_per_epoch":
-            for weight in loop.model.weights:
-                tf.summary.histogram(weight.path, weight, step=epoch)
-        elif logging == "confusion_matrix_per_epoch":
-            # 04's way: count, plot, render and log the matrix of the held-out split.
-            counts = utils.get_confusion_matrix(true_labels, predicted_labels, len(dataset.class_names))
-            figure = utils.plot_confusion_matrix(counts, dataset.class_names)
-            tf.summary.image("confusion_matrix", utils.plot_to_image(figure), step=epoch)
-    writer.flush()
+        seen += int(labels.shape[0])
+    float(loss)
+    return seen
 
 
-def logging_overheads(dataset, args, loop, train_batches, scratch_dir):
-    """Each logging variant's median epoch time over the epoch time without any summaries.
+def read_through(batches):
+    """Reads every batch and feeds no model (the pipeline's own rate); returns how many images it read."""
+    return sum(int(labels.shape[0]) for _, labels in batches)
 
-    `train_batches` is the starter's training pipeline, its cache already filled.
+
+def batches_per_epoch(num_examples, batch_size):
+    return -(-num_examples // batch_size)
+
+
+def start_iterators(dataset, batch_size):
+    """Each pipeline, and one iterator of it for the whole run (over `.repeat()`), its cache filled by an untimed epoch.
+
+    Slices taken from a long-lived iterator cost what the same images cost inside an epoch: a fresh iterator
+    per slice would refill the 10,000-image shuffle buffer every time, which an epoch does once.
     """
-    batches = types.SimpleNamespace(train=train_batches, test=starter.test_pipeline(dataset, args.batch_size))
-    variants = ["none", "scalars_per_batch", "histograms_per_epoch", "confusion_matrix_per_epoch"]
-    writers = {name: tf.summary.create_file_writer(str(Path(scratch_dir) / name)) for name in variants}
-    epochs = {name: iter(range(1_000_000)) for name in variants}
+    pipelines, iterators = {}, {}
+    for name, make_pipeline in PIPELINES.items():
+        pipelines[name] = make_pipeline(dataset, batch_size)
+        iterators[name] = iter(pipelines[name].repeat())
+        read_through(itertools.islice(iterators[name], batches_per_epoch(dataset.num_train, batch_size)))
+    iterators["test"] = iter(starter.test_pipeline(dataset, batch_size).repeat())
+    read_through(itertools.islice(iterators["test"], batches_per_epoch(dataset.num_test, batch_size)))
+    return pipelines, iterators
 
-    def one_epoch(name, batches=batches):
-        epoch_with_logging(loop, batches, dataset, writers[name], name, next(epochs[name]))
 
-    # A short epoch of each fills the test cache and warms up the traces and the summary ops; not timed.
-    warm_up = types.SimpleNamespace(train=batches.train.take(WARM_UP_STEPS), test=batches.test)
-    for name in variants:
-        one_epoch(name, warm_up)
-    times = seconds_taken({name: (lambda name=name: one_epoch(name)) for name in variants}, args.repeats)
-    epoch_seconds = {name: statistics.median(times[name]) for name in variants}
-    for name in variants:
-        writers[name].close()
-        print(f"  {name:>26}: {epoch_seconds[name]:.2f} s per epoch", flush=True)
-    epoch_seconds["spread"] = {name: sorted(times[name]) for name in variants}
-    return {name: epoch_seconds[name] / epoch_seconds["none"] for name in variants[1:]}, epoch_seconds
+def make_variants(dataset, loop, pipelines, iterators, sizes, writers):
+    """{name: a function that runs one variant once and returns how many images it handled (None: one summary)}.
+
+    Every variant trains the same model; since its weights change from slice to slice, whichever way it is fed,
+    no variant gets an easier model than another.
+    """
+    # The limit: batches already augmented and held in memory, so the step never waits for input.
+    in_memory = list(itertools.islice(iterators["starter"], sizes.train_batches))
+
+    def next_slice(name, count):
+        return itertools.islice(iterators[name], count)
+
+    def scalar_per_batch(loss):
+        # 02's way: the loss of every batch at a global step.
+        with writers["scalars_per_batch"].as_default():
+            tf.summary.scalar("batch_loss", loss, step=loop.optimizer.iterations)
+
+    evaluated = {}
+
+    def evaluate():
+        evaluated["labels"], evaluated["probabilities"] = starter.evaluate(
+            loop.test_step, next_slice("test", sizes.test_batches)
+        )
+        return len(evaluated["labels"])
+
+    epochs = itertools.count()
+
+    def histograms():
+        with writers["histograms_per_epoch"].as_default():
+            step = next(epochs)
+            for weight in loop.model.weights:
+                tf.summary.histogram(weight.path, weight, step=step)
+        writers["histograms_per_epoch"].flush()
+
+    def confusion_matrix():
+        # 04's way: count, plot, render and log the matrix of the held-out images the round evaluated.
+        predicted = evaluated["probabilities"].argmax(axis=1)
+        counts = utils.get_confusion_matrix(evaluated["labels"], predicted, len(dataset.class_names))
+        figure = utils.plot_confusion_matrix(counts, dataset.class_names)
+        with writers["confusion_matrix_per_epoch"].as_default():
+            tf.summary.image("confusion_matrix", utils.plot_to_image(figure), step=next(epochs))
+        writers["confusion_matrix_per_epoch"].flush()
+
+    def scalars():
+        seen = train_over(loop.train_step, next_slice("starter", sizes.train_batches), scalar_per_batch)
+        writers["scalars_per_batch"].flush()
+        return seen
+
+    return {
+        "compute_only": lambda: train_over(loop.train_step, in_memory),
+        "xla": lambda: train_over(loop.xla_train_step, in_memory),
+        "starter": lambda: train_over(loop.train_step, next_slice("starter", sizes.train_batches)),
+        "video": lambda: train_over(loop.train_step, next_slice("video", sizes.train_batches)),
+        # Alone, a pipeline has the cores to itself; feeding the model, on a CPU, it shares them with the step.
+        # A whole epoch from a fresh iterator (its cache is filled): read from the long-lived iterators, whose
+        # prefetch buffers autotune grows and then fills between slices, it would be read ahead of time, and
+        # refill while the next variant trains.
+        "starter_alone": lambda: read_through(pipelines["starter"]),
+        "video_alone": lambda: read_through(pipelines["video"]),
+        "scalars_per_batch": scalars,
+        "evaluate": evaluate,
+        # Both per-epoch summaries come after "evaluate" in every round (see paired_rounds).
+        "histograms_per_epoch": histograms,
+        "confusion_matrix_per_epoch": confusion_matrix,
+    }
+
+
+def paired_rounds(variants, rounds, first_round=0):
+    """Runs every variant once per round, in turns; returns {name: [(seconds, images) of each round]}.
+
+    The order rotates by one each round, so no variant always runs first (after the others' pauses) or right
+    after the same neighbour. The confusion matrix needs the predictions of the round's `evaluate`, so it runs
+    after it. Everything is warmed up beforehand (round 0 of `measure`, untimed).
+    """
+    names = list(variants)
+    timed = {name: [] for name in names}
+    for number in range(first_round, first_round + rounds):
+        shift = number % len(names)
+        order = names[shift:] + names[:shift]
+        order.remove("confusion_matrix_per_epoch")
+        order.insert(order.index("evaluate") + 1, "confusion_matrix_per_epoch")
+        for name in order:
+            started = time.perf_counter()
+            images = variants[name]()
+            timed[name].append((time.perf_counter() - started, images))
+    return timed
+
+
+def per_round_figures(timed, dataset):
+    """Every figure of every round: rates (images/s), and ratios of two variants measured in the same round."""
+    rate = {name: [images / seconds for seconds, images in runs] for name, runs in timed.items() if runs[0][1]}
+    summary_seconds = {name: [seconds for seconds, _ in timed[name]] for name in SUMMARIES_PER_EPOCH}
+    figures = {f"{name}_ips": rate[name] for name in RATE_ROWS}
+
+    def ratio(numerator, denominator):
+        return [top / bottom for top, bottom in zip(numerator, denominator, strict=True)]
+
+    figures["starter_over_compute"] = ratio(rate["starter"], rate["compute_only"])
+    figures["starter_over_video"] = ratio(rate["starter_alone"], rate["video_alone"])
+    figures["starter_over_video_training"] = ratio(rate["starter"], rate["video"])
+    figures["xla_over_plain"] = ratio(rate["xla"], rate["compute_only"])
+    # An epoch without summaries: the whole training split at the round's starter rate, then the test split.
+    epoch = [
+        dataset.num_train / train + dataset.num_test / test
+        for train, test in zip(rate["starter"], rate["evaluate"], strict=True)
+    ]
+    figures["epoch_seconds_none"] = epoch
+    # The same images with a scalar per batch take longer by the ratio of the two rates.
+    figures["scalars_per_batch"] = ratio(rate["starter"], rate["scalars_per_batch"])
+    for name, seconds in summary_seconds.items():
+        figures[f"{name}_seconds"] = seconds
+        figures[name] = [(whole + extra) / whole for whole, extra in zip(epoch, seconds, strict=True)]
+    return figures
+
+
+RATE_ROWS = ("compute_only", "starter", "video", "starter_alone", "video_alone", "xla", "evaluate")
+SUMMARIES_PER_EPOCH = ("histograms_per_epoch", "confusion_matrix_per_epoch")
+LOGGING = ("scalars_per_batch", *SUMMARIES_PER_EPOCH)
+
+
+def median_and_quartiles(values):
+    """(median, first quartile, third quartile) of the rounds' values."""
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    first, median, third = statistics.quantiles(values, n=4, method="inclusive")
+    return median, first, third
+
+
+def measure(dataset, args, sizes, scratch_dir):
+    """The paired rounds and their medians: results.json's rates, ratios and logging overheads."""
+    loop = make_loop(dataset)
+    pipelines, iterators = start_iterators(dataset, args.batch_size)
+    writers = {name: tf.summary.create_file_writer(str(Path(scratch_dir) / name)) for name in LOGGING}
+    variants = make_variants(dataset, loop, pipelines, iterators, sizes, writers)
+    # Round 0 traces every step, compiles the XLA one, and warms up the summary ops and matplotlib: not timed.
+    paired_rounds(variants, 1)
+    started = time.perf_counter()
+    timed = {name: [] for name in variants}
+    for number in range(1, args.rounds + 1):
+        for name, runs in paired_rounds(variants, 1, first_round=number).items():
+            timed[name].extend(runs)
+        figures = per_round_figures(timed, dataset)
+        print(
+            f"  round {number}/{args.rounds}: starter / compute only {figures['starter_over_compute'][-1]:.3f}, "
+            f"XLA / plain {figures['xla_over_plain'][-1]:.3f} ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+    for writer in writers.values():
+        writer.close()
+    results = {"per_round": figures, "interquartile": {}}
+    for key, values in figures.items():
+        median, first, third = median_and_quartiles(values)
+        results["interquartile"][key] = [first, third]
+        if key in LOGGING:
+            results.setdefault("logging_overhead", {})[key] = median
+        elif key == "epoch_seconds_none":
+            results["epoch_seconds"] = {"none": median}
+        elif key.endswith("_seconds"):
+            results.setdefault("summary_seconds", {})[key.removesuffix("_seconds")] = median
+        else:
+            results[key] = median
+    return results
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -348,9 +490,20 @@ def machine():
 
 
 def ips(results, name):
-    """A training rate with the range of its repeats, e.g. '1,830 images/s (1,790-1,850)'."""
-    low, *_, high = results["spread"][f"{name}_ips"]
-    return f"{results[f'{name}_ips']:,.0f} images/s ({low:,.0f}-{high:,.0f})"
+    """A rate, the median of the rounds, with their interquartile range, e.g. '330 images/s (314-339)'."""
+    first, third = results["interquartile"][f"{name}_ips"]
+    return f"{results[f'{name}_ips']:,.0f} images/s ({first:,.0f}-{third:,.0f})"
+
+
+def ratio(results, key, digits=3):
+    """A per-round ratio's median with its interquartile range, e.g. '0.962 (0.951-0.970)'."""
+    first, third = results["interquartile"][key]
+    return f"{results[key]:.{digits}f} ({first:.{digits}f}-{third:.{digits}f})"
+
+
+def overhead(results, key):
+    first, third = results["interquartile"][key]
+    return f"{results['logging_overhead'][key]:.3f} ({first:.3f}-{third:.3f})"
 
 
 def cache_mb(results, name):
@@ -359,58 +512,115 @@ def cache_mb(results, name):
     return f"{cache['mb']:,.1f} MB ({cache['payload_mb']:,.1f} MB of tensors)"
 
 
+def met(results, key):
+    """'met' or 'NOT met': whether a figure reaches the target TARGETS sets for it."""
+    target, direction = next((target, direction) for name, target, direction in TARGETS if name == key)
+    reached = results[key] >= target if direction == "at least" else results[key] <= target
+    return f"target: {direction} {target}, {'met' if reached else 'NOT met'}"
+
+
 def results_table(results):
-    rates, overhead = results, results["logging_overhead"]
-    seconds = results["epoch_seconds"]
-    epoch_range = {name: f"{min(times):.1f}-{max(times):.1f} s" for name, times in seconds["spread"].items()}
+    """The table of RESULTS.md (and of the README's performance section)."""
+    epoch_first, epoch_third = results["interquartile"]["epoch_seconds_none"]
     cache_images = results["cache_memory"]["images"]
     rows = [
         "| Measurement | Figure |",
         "|---|---|",
-        f"| compute only (batches already in memory) | {ips(rates, 'compute_only')} |",
-        f"| starter pipeline (as the scripts use it) | {ips(rates, 'starter')} |",
-        f"| video's pipeline (float32 cache, augmented image by image) | {ips(rates, 'video')} |",
-        f"| starter pipeline alone, feeding no model (its own cost) | {ips(rates, 'starter_alone')} |",
-        f"| video's pipeline alone, feeding no model | {ips(rates, 'video_alone')} |",
-        f"| starter / compute only | {rates['starter_over_compute']:.3f} |",
-        f"| starter / video's, pipelines alone (target: at least 1.5) | {rates['starter_over_video']:.2f} |",
-        f"| starter / video's, training | {rates['starter_over_video_training']:.3f} |",
-        f"| training cache of {cache_images:,} images, starter (uint8; target: at most 160 MB) "
-        f"| {cache_mb(results, 'starter')} |",
+        f"| compute only (batches already in memory) | {ips(results, 'compute_only')} |",
+        f"| starter pipeline (as the scripts use it) | {ips(results, 'starter')} |",
+        f"| video's pipeline (float32 cache, augmented image by image) | {ips(results, 'video')} |",
+        f"| starter pipeline alone, feeding no model (its own cost) | {ips(results, 'starter_alone')} |",
+        f"| video's pipeline alone, feeding no model | {ips(results, 'video_alone')} |",
+        f"| train step compiled with XLA (batches already in memory) | {ips(results, 'xla')} |",
+        f"| starter / compute only ({met(results, 'starter_over_compute')}) "
+        f"| {ratio(results, 'starter_over_compute')} |",
+        f"| starter / video's, pipelines alone ({met(results, 'starter_over_video')}) "
+        f"| {ratio(results, 'starter_over_video', 2)} |",
+        f"| starter / video's, training | {ratio(results, 'starter_over_video_training')} |",
+        f"| XLA / plain train step | {ratio(results, 'xla_over_plain')} |",
+        f"| training cache of {cache_images:,} images, starter (uint8) | {cache_mb(results, 'starter')} |",
         f"| training cache of {cache_images:,} images, video's (float32) | {cache_mb(results, 'video')} |",
-        f"| epoch without summaries (train + evaluate the test split) | {seconds['none']:.2f} s "
-        f"({epoch_range['none']}) |",
-        f"| per-batch scalars (02's way) / no summaries | {overhead['scalars_per_batch']:.3f} "
-        f"(epochs {epoch_range['scalars_per_batch']}) |",
-        f"| per-epoch histograms of all weights / no summaries | {overhead['histograms_per_epoch']:.3f} "
-        f"(epochs {epoch_range['histograms_per_epoch']}) |",
+        f"| starter's cache / video's ({met(results, 'train_cache_over_video')}) "
+        f"| {results['train_cache_over_video']:.2f} |",
+        f"| epoch without summaries (train + evaluate the test split, from the rounds' rates) "
+        f"| {results['epoch_seconds']['none']:.0f} s ({epoch_first:.0f}-{epoch_third:.0f} s) |",
+        f"| per-batch scalars (02's way) / no summaries | {overhead(results, 'scalars_per_batch')} |",
+        f"| per-epoch histograms of all weights / no summaries | {overhead(results, 'histograms_per_epoch')} |",
         f"| per-epoch confusion-matrix image (04's way) / no summaries "
-        f"| {overhead['confusion_matrix_per_epoch']:.3f} (epochs {epoch_range['confusion_matrix_per_epoch']}) |",
+        f"| {overhead(results, 'confusion_matrix_per_epoch')} |",
     ]
-    info = results["machine"]
-    data = results["data"]
-    took = results["seconds"]
-    return "\n".join(
-        [
-            "# Input pipeline, cache memory and logging benchmark",
-            "",
-            f"Made by `python bench/pipeline_bench.py{' --quick' if data['quick'] else ''}` on {info['cores']} "
-            f"cores ({info['device']}, {info['processor']}), TensorFlow {info['tensorflow']}: {data['train']:,} "
-            f"training and {data['test']:,} test images ({data['name']}), batch size {data['batch_size']}, "
-            f"median of {data['repeats']} repeats taken in turns, after a warm-up; in brackets the lowest and "
-            f"highest repeat. The 1-minute load average before the run: {info['load_average_at_start']}; the run "
-            f"took {took['total'] / 60:.1f} minutes.",
-            "",
-            "Each cache's memory is how much a fresh process grows while the first pass fills it, with images "
-            "decoded from PNG one by one as tensorflow_datasets does; in brackets the bytes of the tensors it holds.",
-            "",
-            *rows,
-            "",
-        ]
-    )
+    return "\n".join(rows)
 
 
-def main(argv=None):
+def results_page(results, previous):
+    """RESULTS.md: how the figures were made, the table, and this run's ratios next to the previous run's."""
+    info, data = results["machine"], results["data"]
+    command = "python bench/pipeline_bench.py" + (" --quick" if data["quick"] else "")
+    lines = [
+        "# Input pipeline, cache memory and logging benchmark",
+        "",
+        f"Made by `{command}` on {info['cores']} cores ({info['device']}, {info['processor']}), TensorFlow "
+        f"{info['tensorflow']}: {data['train']:,} training and {data['test']:,} test images ({data['name']}), "
+        f"batch size {data['batch_size']}. {results['rounds']} paired rounds, after an untimed one: each round "
+        f"trains every variant on {data['train_batches']} batches, evaluates {data['test_batches']} test batches "
+        f"and reads a whole epoch through each pipeline alone, in turns. Each figure is the "
+        f"median of the rounds (a ratio: of the ratios taken within each round), the interquartile range in "
+        f"brackets. The 1-minute load average before the run: {info['load_average_at_start']}; the run took "
+        f"{results['total_seconds'] / 60:.1f} minutes.",
+        "",
+        "Each cache's memory is how much a fresh process grows while the first pass fills it, with images "
+        "decoded from PNG one by one as tensorflow_datasets does; in brackets the bytes of the tensors it holds. "
+        "A per-epoch summary's cost is its measured time added to the epoch time without summaries.",
+        "",
+        results_table(results),
+        "",
+    ]
+    if previous is not None:
+        lines += repeatability(results, previous)
+    return "\n".join(lines)
+
+
+RATIOS = ("starter_over_compute", "starter_over_video", "starter_over_video_training", "xla_over_plain")
+
+
+def ratios_of(results):
+    return {
+        **{key: results[key] for key in RATIOS},
+        **{f"logging_overhead.{key}": results["logging_overhead"][key] for key in LOGGING},
+    }
+
+
+def repeatability(results, previous):
+    """RESULTS.md's notes: each ratio of this run next to the previous run's (same settings), and the difference."""
+    lines = [
+        "## Notes: this run against the previous one",
+        "",
+        f"The previous run with the same settings (load average {previous['machine']['load_average_at_start']} "
+        f"at its start, {previous['total_seconds'] / 60:.1f} minutes). A ratio is repeatable here when the two "
+        "runs lie within 0.05 of each other.",
+        "",
+        "| Ratio | This run | Previous run | Difference |",
+        "|---|---|---|---|",
+    ]
+    earlier = ratios_of(previous)
+    for key, value in ratios_of(results).items():
+        difference = value - earlier[key]
+        verdict = "" if abs(difference) <= 0.05 else " (more than 0.05)"
+        lines.append(f"| {key} | {value:.3f} | {earlier[key]:.3f} | {difference:+.3f}{verdict} |")
+    return [*lines, ""]
+
+
+def previous_results(path, data):
+    """The previous run's results.json in the output directory, if it was made with the same settings."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        same = previous.get("data") == data and "rounds" in previous
+    except (OSError, ValueError, AttributeError):
+        return None
+    return previous if same else None
+
+
+def make_parser():
     parser = argparse.ArgumentParser(
         description="Benchmark the input pipelines, the memory of their caches and the cost of logging."
     )
@@ -421,11 +631,19 @@ def main(argv=None):
         help="synthetic: CIFAR-10-shaped data made in memory (default, offline)",
     )
     parser.add_argument("--batch-size", type=plumbing.positive_int, default=64)
-    parser.add_argument("--repeats", type=plumbing.positive_int, default=None, help="timed repeats (default: 3)")
-    parser.add_argument("--quick", action="store_true", help="a small subset and 2 repeats: a smoke test")
+    parser.add_argument("--rounds", type=plumbing.positive_int, default=None, help=f"paired rounds (default: {ROUNDS})")
+    parser.add_argument("--quick", action="store_true", help=f"a small subset and {QUICK_ROUNDS} short rounds")
     parser.add_argument("--output-dir", default=str(ROOT / "bench"), help="where RESULTS.md and results.json go")
-    args = parser.parse_args(argv)
-    args.repeats = args.repeats or (2 if args.quick else 3)
+    return parser
+
+
+def main(argv=None):
+    args = make_parser().parse_args(argv)
+    args.rounds = args.rounds or (QUICK_ROUNDS if args.quick else ROUNDS)
+    sizes = types.SimpleNamespace(
+        train_batches=QUICK_TRAIN_BATCHES if args.quick else TRAIN_BATCHES,
+        test_batches=QUICK_TEST_BATCHES if args.quick else TEST_BATCHES,
+    )
     output_dir = Path(args.output_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -437,49 +655,42 @@ def main(argv=None):
     plumbing.configure_gpu()
     dataset = load_benchmark_data(args)
     print(f"Data: {dataset.num_train} train and {dataset.num_test} test images of {dataset.image_shape}")
-    loop = make_loop(dataset)
-    pipelines = {name: make_pipeline(dataset, args.batch_size) for name, make_pipeline in PIPELINES.items()}
     took = {}
 
-    print("Training rate:", flush=True)
-    results = training_rates(dataset, args, loop, pipelines)
-    results["starter_over_compute"] = results["starter_ips"] / results["compute_only_ips"]
-    results["starter_over_video"] = results["starter_alone_ips"] / results["video_alone_ips"]
-    results["starter_over_video_training"] = results["starter_ips"] / results["video_ips"]
-    took["training_rates"] = time.perf_counter() - started
+    print(f"Paired rounds (each variant once a round, in turns; {args.rounds} rounds):", flush=True)
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        results = measure(dataset, args, sizes, scratch_dir)
+    took["rounds"] = time.perf_counter() - started
+    for name in RATE_ROWS:
+        print(f"  {name:>13}: {results[f'{name}_ips']:,.0f} images/s", flush=True)
 
     print("Memory of the training cache (each in a fresh process):", flush=True)
     cache_images = QUICK_CACHE_IMAGES if args.quick else TRAIN_IMAGES
     results["cache_memory"] = cache_memory(cache_images, args.batch_size)
     results["train_cache_mb"] = results["cache_memory"]["starter"]["mb"]
     results["video_train_cache_mb"] = results["cache_memory"]["video"]["mb"]
+    results["train_cache_over_video"] = results["train_cache_mb"] / results["video_train_cache_mb"]
     took["cache_memory"] = time.perf_counter() - started - sum(took.values())
 
-    print("Epoch time of a custom loop:", flush=True)
-    # The video's cache is not needed any more: let its float32 images go before the longest section.
-    del pipelines["video"]
-    with tempfile.TemporaryDirectory() as scratch_dir:
-        results["logging_overhead"], results["epoch_seconds"] = logging_overheads(
-            dataset, args, loop, pipelines["starter"], scratch_dir
-        )
-    took["logging"] = time.perf_counter() - started - sum(took.values())
-    took["total"] = time.perf_counter() - started
-    results["seconds"] = took
+    results["rounds"] = args.rounds
+    results["total_seconds"] = time.perf_counter() - started
+    results["seconds"] = {**took, "total": results["total_seconds"]}
     results["machine"] = {**machine(), "load_average_at_start": load_at_start}
     results["data"] = {
         "name": "synthetic CIFAR-10-shaped" if args.dataset == "synthetic" else dataset.name,
         "train": dataset.num_train,
         "test": dataset.num_test,
         "batch_size": args.batch_size,
-        "repeats": args.repeats,
+        **vars(sizes),
         "quick": args.quick,
     }
 
-    table = results_table(results)
-    (output_dir / "RESULTS.md").write_text(table, encoding="utf-8")
+    previous = previous_results(output_dir / "results.json", results["data"])
+    page = results_page(results, previous)
+    (output_dir / "RESULTS.md").write_text(page, encoding="utf-8")
     (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print()
-    print(table)
+    print(page)
     print(f"Written to {output_dir / 'RESULTS.md'} and {output_dir / 'results.json'}")
 
 

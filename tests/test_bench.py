@@ -1,9 +1,11 @@
 """bench/pipeline_bench.py --quick completes and writes every figure. No test asserts a speed."""
 
+import importlib.util
 import json
 import math
+import statistics
 
-from conftest import run_python
+from conftest import ROOT, run_python
 
 ROWS = [
     "compute only",
@@ -11,35 +13,55 @@ ROWS = [
     "video's pipeline (",
     "starter pipeline alone",
     "video's pipeline alone",
-    "starter / compute only",
-    "starter / video's, pipelines alone",
+    "train step compiled with XLA",
+    "starter / compute only (target: at least 0.95",
+    "starter / video's, pipelines alone (target: at least 1.5",
     "starter / video's, training",
+    "XLA / plain train step",
     "training cache of 2,048 images, starter",
     "training cache of 2,048 images, video's",
+    "starter's cache / video's (target: at most 0.25",
     "epoch without summaries",
     "per-batch scalars",
     "per-epoch histograms",
     "per-epoch confusion-matrix image",
 ]
+RATES = ["compute_only_ips", "starter_ips", "video_ips", "starter_alone_ips", "video_alone_ips", "xla_ips"]
+RATIOS = ["starter_over_compute", "starter_over_video", "starter_over_video_training", "xla_over_plain"]
+OVERHEADS = ["scalars_per_batch", "histograms_per_epoch", "confusion_matrix_per_epoch"]
 
 
 def test_quick_benchmark_writes_a_table_and_json_with_every_figure(tmp_path):
     result = run_python("bench/pipeline_bench.py", "--quick", "--output-dir", str(tmp_path), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads((tmp_path / "results.json").read_text())
-    rates = ["compute_only_ips", "starter_ips", "video_ips", "starter_alone_ips", "video_alone_ips"]
-    ratios = ["starter_over_compute", "starter_over_video", "starter_over_video_training"]
-    caches = ["train_cache_mb", "video_train_cache_mb"]
-    overheads = ["scalars_per_batch", "histograms_per_epoch", "confusion_matrix_per_epoch"]
-    values = [figures[key] for key in rates + ratios + caches]
-    values += [figures["logging_overhead"][key] for key in overheads]
+    caches = ["train_cache_mb", "video_train_cache_mb", "train_cache_over_video"]
+    values = [figures[key] for key in RATES + RATIOS + caches]
+    values += [figures["logging_overhead"][key] for key in OVERHEADS]
     assert all(math.isfinite(value) and value > 0 for value in values), figures
     assert figures["machine"]["cores"] > 0 and figures["machine"]["tensorflow"]
 
-    # The ratios are the rates they say they are, from the same run.
-    assert math.isclose(figures["starter_over_video"], figures["starter_alone_ips"] / figures["video_alone_ips"])
-    assert math.isclose(figures["starter_over_video_training"], figures["starter_ips"] / figures["video_ips"])
-    # A pipeline feeding no model is faster than the same pipeline feeding the train step.
+    # --quick runs 3 paired rounds; every figure is the median of its rounds, inside its interquartile range.
+    assert figures["rounds"] == 3
+    per_round, quartiles = figures["per_round"], figures["interquartile"]
+    for key in RATES + RATIOS:
+        assert len(per_round[key]) == 3, key
+        assert math.isclose(figures[key], statistics.median(per_round[key])), key
+        first, third = quartiles[key]
+        assert first <= figures[key] <= third, key
+    for key in OVERHEADS:
+        assert math.isclose(figures["logging_overhead"][key], statistics.median(per_round[key])), key
+
+    # Each ratio is taken within a round: the ratio of the rates it names, round by round.
+    def round_ratios(top, bottom):
+        return [a / b for a, b in zip(per_round[top], per_round[bottom], strict=True)]
+
+    assert per_round["starter_over_compute"] == round_ratios("starter_ips", "compute_only_ips")
+    assert per_round["starter_over_video"] == round_ratios("starter_alone_ips", "video_alone_ips")
+    assert per_round["starter_over_video_training"] == round_ratios("starter_ips", "video_ips")
+    assert per_round["xla_over_plain"] == round_ratios("xla_ips", "compute_only_ips")
+    # A per-epoch summary only adds to an epoch; a pipeline feeding no model beats the same one feeding the step.
+    assert all(overhead > 1 for key in OVERHEADS[1:] for overhead in per_round[key])
     assert figures["starter_alone_ips"] > figures["starter_ips"]
     assert figures["video_alone_ips"] > figures["video_ips"]
 
@@ -51,13 +73,15 @@ def test_quick_benchmark_writes_a_table_and_json_with_every_figure(tmp_path):
     assert math.isclose(memory["video"]["payload_mb"], 2048 * (32 * 32 * 3 * 4 + 8) / 1e6)
     assert figures["train_cache_mb"] == memory["starter"]["mb"]
     assert figures["video_train_cache_mb"] == memory["video"]["mb"]
+    assert math.isclose(figures["train_cache_over_video"], figures["train_cache_mb"] / figures["video_train_cache_mb"])
     assert figures["video_train_cache_mb"] > figures["train_cache_mb"]
     for name in ("starter", "video"):
         assert memory[name]["mb"] > 0.5 * memory[name]["payload_mb"], memory
 
     took = figures["seconds"]
-    assert all(took[section] > 0 for section in ("training_rates", "cache_memory", "logging"))
-    assert math.isclose(took["total"], took["training_rates"] + took["cache_memory"] + took["logging"], rel_tol=0.05)
+    assert all(took[section] > 0 for section in ("rounds", "cache_memory"))
+    assert figures["total_seconds"] == took["total"]
+    assert math.isclose(took["total"], took["rounds"] + took["cache_memory"], rel_tol=0.05)
 
     table = (tmp_path / "RESULTS.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
@@ -65,3 +89,36 @@ def test_quick_benchmark_writes_a_table_and_json_with_every_figure(tmp_path):
         assert row.startswith(f"| {name}"), row
         figure = row.split("|")[2].split()[0].replace(",", "")
         assert math.isfinite(float(figure)) and float(figure) > 0, row
+    # A first run in an empty directory has no previous run to compare with.
+    assert "previous" not in table
+
+
+def load_bench():
+    """bench/pipeline_bench.py as a module (bench/ is no package), to call its report functions."""
+    spec = importlib.util.spec_from_file_location("pipeline_bench", ROOT / "bench" / "pipeline_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(tmp_path):
+    """RESULTS.md's notes compare each ratio with the previous run's results.json, if its settings were the same."""
+    bench = load_bench()
+    this_run = {
+        **{key: 1.0 for key in RATIOS},
+        "logging_overhead": dict.fromkeys(OVERHEADS, 1.01),
+        "data": {"train": 50_000, "quick": False},
+        "rounds": 20,
+    }
+    previous_run = {**this_run, "starter_over_compute": 0.9, "machine": {"load_average_at_start": 0.1}}
+    previous_run["total_seconds"] = 700.0
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(previous_run))
+    assert bench.previous_results(path, this_run["data"]) == previous_run
+    assert bench.previous_results(path, {**this_run["data"], "quick": True}) is None
+    assert bench.previous_results(tmp_path / "missing.json", this_run["data"]) is None
+
+    notes = "\n".join(bench.repeatability(this_run, previous_run))
+    assert "| starter_over_compute | 1.000 | 0.900 | +0.100 (more than 0.05) |" in notes
+    assert "| xla_over_plain | 1.000 | 1.000 | +0.000 |" in notes
+    assert "| logging_overhead.scalars_per_batch | 1.010 | 1.010 | +0.000 |" in notes
