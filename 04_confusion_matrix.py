@@ -8,7 +8,7 @@ epoch by epoch; true labels on the y axis, each row sums to 1) and Scalars (`los
 Run it:   python 04_confusion_matrix.py    (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/04_confusion_matrix --samples_per_plugin images=1000
 Time on a 2-core CPU: about 12 s with --quick (17 s for the default 5 epochs of digits);
-about 18 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
+about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
