@@ -517,15 +517,19 @@ def test_two_processes_at_once_on_one_experiment_never_write_one_trial(several_r
     assert len(skipped) == 2 and set(skipped) == {trial_dir.name for trial_dir in trial_dirs}
 
 
-def test_each_shard_prints_its_best_and_how_to_pick_the_overall_best(several_runs):
+def test_a_shard_selects_nothing_and_leaves_the_test_split_alone(several_runs):
     _, outputs = several_runs
-    for label in ("shard 1", "shard 2"):
+    for label in ("shard 1", "shard 2", "together 1", "together 2"):
         stdout = outputs[label]
-        assert re.search(r"^Best of the 1 trials this process ran by validation accuracy: trial-", stdout, re.M)
-        assert len(re.findall(r"^Its accuracy on the held-out test split: ", stdout, re.MULTILINE)) == 1
-        assert "sort the HParams table by it" in stdout
+        assert not re.search(r"^Its accuracy on the held-out test split: ", stdout, re.MULTILINE), label
+        # A process that found every trial taken ran none: it has nothing to select either.
+        assert "selects nothing and leaves the test split alone" in stdout or "ran none of its" in stdout, label
+    for label in ("shard 1", "shard 2"):
+        best = r"^Best of the 1 trials this process ran, by validation accuracy: trial-"
+        assert re.search(best, outputs[label], re.MULTILINE)
     for label in ("plain", "fit"):
-        assert "Each process" not in outputs[label]
+        assert len(re.findall(r"^Its accuracy on the held-out test split: ", outputs[label], re.MULTILINE)) == 1
+        assert "selects nothing" not in outputs[label]
 
 
 def test_a_shard_run_again_skips_its_trial_and_leaves_it_as_it_was(several_runs):
