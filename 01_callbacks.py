@@ -7,7 +7,7 @@ held out of the TRAINING data; the test split is measured once, after training, 
 Histograms (every weight, each epoch), Graphs (the conceptual "keras" graph of the model).
 Run it:   python 01_callbacks.py          (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/01_callbacks
-Time on a 2-core CPU: about 12 s with --quick (16 s for the default 5 epochs of digits);
+Time on a 2-core CPU: about 15 s with --quick (18 s for the default 5 epochs of digits);
 about 8 minutes for 5 epochs of CIFAR-10 (40,000 training images, estimated at bench/RESULTS.md's rate).
 """
 

@@ -9,7 +9,7 @@ accuracy each rate reached on a validation slice held out of the training data (
 chosen on that, never on the test split.
 Run it:   python 02_scalars_custom_loop.py     (or --quick; --learning-rates 0.01 0.001 to choose rates)
 View it:  tensorboard --logdir logs/02_scalars_custom_loop
-Time on a 2-core CPU: about 24 s with --quick (45 s by default on digits); about 50 minutes
+Time on a 2-core CPU: about 26 s with --quick (35 s by default on digits); about 50 minutes
 with CIFAR-10 (5 epochs, then 5 epochs at each of 5 rates; estimated at bench/RESULTS.md's rate).
 """
 

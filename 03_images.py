@@ -14,7 +14,7 @@ images are also made grayscale (10%) and flipped left-right (CIFAR-10, Fashion-M
 shows it (mid-grey: unchanged, lighter: brighter, darker: darker).
 Run it:   python 03_images.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/03_images --samples_per_plugin images=1000
-Time on a 2-core CPU: about 12 s with --quick; under a minute for one epoch of CIFAR-10.
+Time on a 2-core CPU: about 17 s with --quick (19 s by default on digits); under a minute for one epoch of CIFAR-10.
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

@@ -9,7 +9,7 @@ to get the op graph. With `--profile`, each function also runs once under the pr
 a profile of that call (Profile tab).
 Run it:   python 05_graph.py               (or --quick; the same thing: it trains nothing)
 View it:  tensorboard --logdir logs/05_graph
-Time on a 2-core CPU: about 9 s.
+Time on a 2-core CPU: about 11 s.
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

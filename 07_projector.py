@@ -10,7 +10,7 @@ and pixels.tsv, which is why the menu shows these names (from a tf.train.Checkpo
 and the sprite thumbnails show the images themselves. Try PCA, then T-SNE.
 Run it:   python 07_projector.py             (or --quick; --points 1000 to embed more images)
 View it:  tensorboard --logdir logs/07_projector
-Time on a 2-core CPU: about 12 s with --quick; about 6 minutes with CIFAR-10
+Time on a 2-core CPU: about 14 s with --quick (the same by default on digits); about 6 minutes with CIFAR-10
 (3 epochs; estimated at bench/RESULTS.md's rate).
 """
 

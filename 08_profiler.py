@@ -23,7 +23,7 @@ page (which leaves out the first and the last profiled step); the profiled steps
 warm-up, when the optimized pipeline's cache is full.
 Run it:   python 08_profiler.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/08_profiler
-Time on a 2-core CPU: about 14 s with --quick (the same by default on digits); about
+Time on a 2-core CPU: about 16 s with --quick (19 s by default on digits); about
 10 minutes with CIFAR-10 (2 epochs per pipeline; estimated at bench/RESULTS.md's rate).
 """
 

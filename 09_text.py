@@ -8,7 +8,7 @@ the test split, its true class, the predicted class and the model's confidence; 
 flags, as a table) and `model_summary` (Keras's summary, as a code block) are written once, at step 0.
 Run it:   python 09_text.py     (or --quick for a smoke test; --mistakes N for the rows of each table)
 View it:  tensorboard --logdir logs/09_text
-Time on a 2-core CPU: about 11 s with --quick (13 s for the default 5 epochs of digits);
+Time on a 2-core CPU: about 14 s with --quick (the same for the default 5 epochs of digits);
 about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 """
 

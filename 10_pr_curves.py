@@ -8,7 +8,7 @@ slider to watch the curves move up and to the right as the model learns. Hover a
 precision, recall and counts at each point.
 Run it:   python 10_pr_curves.py     (or --quick for a smoke test; --num-thresholds N for finer curves)
 View it:  tensorboard --logdir logs/10_pr_curves
-Time on a 2-core CPU: about 11 s with --quick (13 s for the default 5 epochs of digits);
+Time on a 2-core CPU: about 14 s with --quick (15 s for the default 5 epochs of digits);
 about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 """
 

@@ -8,7 +8,7 @@ loss as a line in a band from its lowest to its highest batch loss. The Scalars 
 separate charts; it has no band.
 Run it:   python 11_custom_scalars.py        (or --quick for a smoke test; --quick --epochs 5 for a band)
 View it:  tensorboard --logdir logs/11_custom_scalars
-Time on a 2-core CPU: about 11 s with --quick (13 s for the default 5 epochs of digits);
+Time on a 2-core CPU: about 12 s with --quick (15 s for the default 5 epochs of digits);
 about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 """
 

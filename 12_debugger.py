@@ -11,7 +11,7 @@ true class's probability rounds to exactly 0, whose log is -inf.
 Run it:   python 12_debugger.py             (or --quick; --learning-rate 0.001 to watch the loss stay finite)
 View it:  tensorboard --logdir logs/12_debugger/<run>    (the dump directory itself, printed at the end:
           Debugger V2 reads only the root of --logdir, so `--logdir logs` does not show it)
-Time on a 2-core CPU: about 11 s, with or without --quick: it stops at the first non-finite loss.
+Time on a 2-core CPU: about 14 s, with or without --quick: it stops at the first non-finite loss.
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

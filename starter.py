@@ -11,7 +11,7 @@ Description: The video's starting point, which every numbered script builds on, 
    exactly the problem the numbered scripts solve with TensorBoard.
 
 Run it:   python starter.py            (or --quick for a smoke test)
-Time on a 2-core CPU: about 11 s with --quick (14 s for the default 5 epochs of digits);
+Time on a 2-core CPU: about 14 s with --quick (15 s for the default 5 epochs of digits);
 about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
 The flags, run directories and dataset choice that every script shares are plumbing, in plumbing.py.
 """
