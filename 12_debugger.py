@@ -19,6 +19,7 @@ Time on a 2-core CPU: about 14 s, with or without --quick: it stops at the first
 import ctrl_c
 
 import math
+import shlex
 
 import keras
 import tensorflow as tf
@@ -151,8 +152,9 @@ def main(argv=None):
     else:
         print(f"The loss of training step {bad_step} is {loss}: training stopped there.")
     print(f"\nLogs written to {dump_dir}")
-    # Not `tensorboard --logdir logs`: Debugger V2 looks for a dump only in the root of --logdir.
-    print(f"View it:  tensorboard --logdir {dump_dir}")
+    # Not `tensorboard --logdir logs`: Debugger V2 looks for a dump only in the root of --logdir. Quoted for the
+    # shell, as plumbing.print_view_command quotes the other scripts' commands.
+    print(f"View it:  tensorboard --logdir {shlex.quote(str(dump_dir))}")
     print("Then open http://localhost:6006 and pick Debugger V2 from the INACTIVE menu at the top right.")
 
 
