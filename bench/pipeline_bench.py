@@ -18,20 +18,22 @@ round therefore runs every variant once, on a slice of the data that takes secon
 order rotates from round to round); a ratio is computed within each round, and the figure reported is the median
 of the per-round ratios, with their interquartile range. Each pipeline keeps one iterator for the whole run (over
 `.repeat()`), so a slice costs what the same images cost inside a real epoch: the shuffle buffer refills at an
-epoch's end, not at every slice. A pipeline alone (feeding no model) reads a whole epoch each round. Rates are
-reported the same way: the median of the rounds and their interquartile range.
+epoch's end, not at every slice. A pipeline alone (feeding no model) reads a whole epoch each round, with tf.data's
+autotuner off (see `alone`). Rates are reported the same way: the median of the rounds and their interquartile
+range.
 
 What results.json's figures mean:
 - `compute_only_ips`, `starter_ips`, `video_ips`, `xla_ips`: images per second of the train step fed from batches
   already in memory, by the starter's pipeline, by the video's, and (in memory) compiled with XLA;
-  `starter_alone_ips`, `video_alone_ips`: each pipeline's own rate, feeding no model.
+  `starter_alone_ips`, `video_alone_ips`: each pipeline's own rate, feeding no model, autotuner off.
 - `starter_over_compute`: the median per-round ratio starter / compute only (target: at least 0.95, the starter
   keeps the model fed); `starter_over_video`: starter / video's, pipelines alone (target: at least 1.5);
   `starter_over_video_training`: the same, feeding the model; `xla_over_plain`: the XLA-compiled train step over
   the plain one, same model, data in memory.
-- `train_cache_mb`, `video_train_cache_mb`: how much a fresh process grows while the first pass fills the
-  starter's (uint8) and the video's (float32) training cache of 50,000 PNG-decoded images (target: the starter's
-  at most a quarter of the video's, `train_cache_over_video`).
+- `train_cache_mb`, `video_train_cache_mb`: how much more memory a fresh process keeps once the first pass has
+  filled the starter's (uint8) and the video's (float32) training cache of 50,000 PNG-decoded images, freed
+  memory handed back to the OS first (target: the starter's at most a quarter of the video's,
+  `train_cache_over_video`).
 - `logging_overhead`: an epoch with each kind of logging over an epoch without any, median per round.
   `scalars_per_batch` is paired directly (the same slice of batches with and without a scalar per batch); a
   per-epoch summary (`histograms_per_epoch`, `confusion_matrix_per_epoch`) is written once per round and its
@@ -43,6 +45,8 @@ What results.json's figures mean:
 
 import argparse
 import concurrent.futures
+import ctypes
+import gc
 import itertools
 import json
 import multiprocessing
@@ -74,7 +78,7 @@ QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, QUICK_CACHE_IMAGES = 512, 256, 2_048
 # A round trains each variant on TRAIN_BATCHES batches (about 4 s on a 2-core CPU), evaluates TEST_BATCHES test
 # batches, and reads a whole epoch through each pipeline feeding no model (a few seconds each): 20 rounds take
 # about 10 minutes. A median of 15 or more rounds ignores the odd round that fell into a slow minute.
-ROUNDS, TRAIN_BATCHES, TEST_BATCHES = 20, 20, 20
+ROUNDS, TRAIN_BATCHES, TEST_BATCHES = 20, 30, 20
 QUICK_ROUNDS, QUICK_TRAIN_BATCHES, QUICK_TEST_BATCHES = 3, 2, 2
 # The cache-memory probe decodes PNGs of this many distinct images, over and over (see png_cifar10_train).
 DISTINCT_PNG_IMAGES = 1_000
@@ -136,6 +140,22 @@ def video_train_pipeline(dataset, batch_size):
 PIPELINES = {"starter": starter.train_pipeline, "video": video_train_pipeline}
 
 
+def alone(pipeline):
+    """The same pipeline with tf.data's autotuner off: how its own cost is measured, feeding no model.
+
+    With the autotuner on, a fresh iterator that reads as fast as it can sometimes runs a whole epoch at a rate
+    about 40% lower, always the same lower rate (measured here, 8 epochs of each pipeline at a time: the starter's
+    at 19,400 instead of about 31,000 images/s in 1 to 4 epochs of 8, the video's at 9,770 instead of 15,500 in
+    1 to 4). Which epochs do is chance, so the ratio of the two pipelines would be a coin toss rather than a
+    measure of their work. Off, each AUTOTUNE map keeps the autotuner's starting parallelism (one call per core,
+    16 at most) and no epoch fell to the lower rate (8 of 8, both pipelines). Training is measured with the
+    autotuner on, as the scripts run: the step is some 40 times slower than either pipeline, so it never waits.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return pipeline.with_options(options)
+
+
 # ---------------------------------------------------------------------------------------------------
 # The memory of the training cache
 # ---------------------------------------------------------------------------------------------------
@@ -168,11 +188,26 @@ def png_cifar10_train(count, seed=0):
     )
 
 
+def release_freed_memory():
+    """Hands memory that Python and TensorFlow have freed back to the OS, so that RSS counts only what is kept.
+
+    glibc's malloc keeps freed blocks for reuse, so without this a pass's transient buffers (the shuffle buffer,
+    prefetched batches) would count as the cache's, a different amount each run. Linux with glibc only.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def cache_growth(pipeline_name, count, batch_size):
-    """Runs in a fresh process: how much its RSS grows while the first pass fills the pipeline's cache.
+    """Runs in a fresh process: how much more memory it keeps once the first pass has filled the pipeline's cache.
 
     A warm-up pass over a small dataset first starts tf.data's threads and traces its functions; a second
     full pass afterwards shows how much the process grows when no cache is being filled (the noise).
+    Measured: with the freed memory handed back, the starter's cache of 50,000 images took 160-165 MB in three
+    runs; counting what the pass had freed too, 178-230 MB.
     """
     make_pipeline = PIPELINES[pipeline_name]
 
@@ -184,12 +219,15 @@ def cache_growth(pipeline_name, count, batch_size):
 
     read_through(pipeline(min(count, DISTINCT_PNG_IMAGES)))
     batches = pipeline(count)
+    release_freed_memory()
     before = resident_bytes()
     if before is None:
         return None
     read_through(batches)
+    release_freed_memory()
     filled = resident_bytes()
     read_through(batches)
+    release_freed_memory()
     return {"mb": (filled - before) / MB, "second_pass_mb": (resident_bytes() - filled) / MB}
 
 
@@ -206,11 +244,15 @@ def payload_mb(pipeline_name, count):
 def cache_memory(count, batch_size):
     """The memory of each pipeline's training cache for `count` CIFAR-10-shaped images.
 
-    Measured, not computed: each pipeline fills its cache in a fresh process, whose RSS growth is what the
-    cache costs (its tensors, the cache's bookkeeping per image, and the allocator's fragmentation). tf.data
-    reports no memory for a cache, and TensorFlow keeps no allocator statistics on a CPU.
+    Measured, not computed: each pipeline fills its cache in a fresh process, whose RSS growth, once the pass's
+    freed memory is handed back, is what the cache costs (its tensors, the cache's bookkeeping per image, and the
+    allocator's fragmentation). tf.data reports no memory for a cache, and TensorFlow keeps no allocator
+    statistics on a CPU.
     """
-    results = {"images": count, "method": "RSS growth of a fresh process while the first pass fills the cache"}
+    results = {
+        "images": count,
+        "method": "RSS growth of a fresh process kept after the first pass filled the cache (freed memory released)",
+    }
     for name in PIPELINES:
         # A fresh process each, so neither pipeline reuses memory the other (or the benchmark) freed.
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
@@ -273,22 +315,24 @@ def batches_per_epoch(num_examples, batch_size):
 
 
 def start_iterators(dataset, batch_size):
-    """Each pipeline, and one iterator of it for the whole run (over `.repeat()`), its cache filled by an untimed epoch.
+    """({name: the pipeline to read alone (see `alone`)}, {name: one iterator for the whole run, to train from}).
 
-    Slices taken from a long-lived iterator cost what the same images cost inside an epoch: a fresh iterator
-    per slice would refill the 10,000-image shuffle buffer every time, which an epoch does once.
+    Each training iterator runs over `.repeat()` and its cache is filled by an untimed epoch. Slices taken from a
+    long-lived iterator cost what the same images cost inside an epoch: a fresh iterator per slice would refill
+    the 10,000-image shuffle buffer every time, which an epoch does once.
     """
-    pipelines, iterators = {}, {}
+    pipelines_alone, iterators = {}, {}
     for name, make_pipeline in PIPELINES.items():
-        pipelines[name] = make_pipeline(dataset, batch_size)
-        iterators[name] = iter(pipelines[name].repeat())
+        pipeline = make_pipeline(dataset, batch_size)
+        iterators[name] = iter(pipeline.repeat())
         read_through(itertools.islice(iterators[name], batches_per_epoch(dataset.num_train, batch_size)))
+        pipelines_alone[name] = alone(pipeline)
     iterators["test"] = iter(starter.test_pipeline(dataset, batch_size).repeat())
     read_through(itertools.islice(iterators["test"], batches_per_epoch(dataset.num_test, batch_size)))
-    return pipelines, iterators
+    return pipelines_alone, iterators
 
 
-def make_variants(dataset, loop, pipelines, iterators, sizes, writers):
+def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
     """{name: a function that runs one variant once and returns how many images it handled (None: one summary)}.
 
     Every variant trains the same model; since its weights change from slice to slice, whichever way it is fed,
@@ -345,8 +389,8 @@ def make_variants(dataset, loop, pipelines, iterators, sizes, writers):
         # A whole epoch from a fresh iterator (its cache is filled): read from the long-lived iterators, whose
         # prefetch buffers autotune grows and then fills between slices, it would be read ahead of time, and
         # refill while the next variant trains.
-        "starter_alone": lambda: read_through(pipelines["starter"]),
-        "video_alone": lambda: read_through(pipelines["video"]),
+        "starter_alone": lambda: read_through(pipelines_alone["starter"]),
+        "video_alone": lambda: read_through(pipelines_alone["video"]),
         "scalars_per_batch": scalars,
         "evaluate": evaluate,
         # Both per-epoch summaries come after "evaluate" in every round (see paired_rounds).
@@ -419,9 +463,9 @@ def median_and_quartiles(values):
 def measure(dataset, args, sizes, scratch_dir):
     """The paired rounds and their medians: results.json's rates, ratios and logging overheads."""
     loop = make_loop(dataset)
-    pipelines, iterators = start_iterators(dataset, args.batch_size)
+    pipelines_alone, iterators = start_iterators(dataset, args.batch_size)
     writers = {name: tf.summary.create_file_writer(str(Path(scratch_dir) / name)) for name in LOGGING}
-    variants = make_variants(dataset, loop, pipelines, iterators, sizes, writers)
+    variants = make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers)
     # Round 0 traces every step, compiles the XLA one, and warms up the summary ops and matplotlib: not timed.
     paired_rounds(variants, 1)
     started = time.perf_counter()
@@ -529,8 +573,8 @@ def results_table(results):
         f"| compute only (batches already in memory) | {ips(results, 'compute_only')} |",
         f"| starter pipeline (as the scripts use it) | {ips(results, 'starter')} |",
         f"| video's pipeline (float32 cache, augmented image by image) | {ips(results, 'video')} |",
-        f"| starter pipeline alone, feeding no model (its own cost) | {ips(results, 'starter_alone')} |",
-        f"| video's pipeline alone, feeding no model | {ips(results, 'video_alone')} |",
+        f"| starter pipeline alone, feeding no model, autotuner off (its own cost) | {ips(results, 'starter_alone')} |",
+        f"| video's pipeline alone, feeding no model, autotuner off | {ips(results, 'video_alone')} |",
         f"| train step compiled with XLA (batches already in memory) | {ips(results, 'xla')} |",
         f"| starter / compute only ({met(results, 'starter_over_compute')}) "
         f"| {ratio(results, 'starter_over_compute')} |",
@@ -563,13 +607,15 @@ def results_page(results, previous):
         f"{info['tensorflow']}: {data['train']:,} training and {data['test']:,} test images ({data['name']}), "
         f"batch size {data['batch_size']}. {results['rounds']} paired rounds, after an untimed one: each round "
         f"trains every variant on {data['train_batches']} batches, evaluates {data['test_batches']} test batches "
-        f"and reads a whole epoch through each pipeline alone, in turns. Each figure is the "
+        f"and reads a whole epoch through each pipeline alone (tf.data's autotuner off, see `alone` in the bench), "
+        f"in turns. Each figure is the "
         f"median of the rounds (a ratio: of the ratios taken within each round), the interquartile range in "
         f"brackets. The 1-minute load average before the run: {info['load_average_at_start']}; the run took "
         f"{results['total_seconds'] / 60:.1f} minutes.",
         "",
-        "Each cache's memory is how much a fresh process grows while the first pass fills it, with images "
-        "decoded from PNG one by one as tensorflow_datasets does; in brackets the bytes of the tensors it holds. "
+        "Each cache's memory is how much more memory a fresh process keeps once the first pass has filled it "
+        "(freed memory handed back to the OS first), with images decoded from PNG one by one as "
+        "tensorflow_datasets does; in brackets the bytes of the tensors it holds. "
         "A per-epoch summary's cost is its measured time added to the epoch time without summaries.",
         "",
         results_table(results),
@@ -580,7 +626,13 @@ def results_page(results, previous):
     return "\n".join(lines)
 
 
-RATIOS = ("starter_over_compute", "starter_over_video", "starter_over_video_training", "xla_over_plain")
+RATIOS = (
+    "starter_over_compute",
+    "starter_over_video",
+    "starter_over_video_training",
+    "xla_over_plain",
+    "train_cache_over_video",
+)
 
 
 def ratios_of(results):

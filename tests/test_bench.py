@@ -106,6 +106,7 @@ def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(
     bench = load_bench()
     this_run = {
         **{key: 1.0 for key in RATIOS},
+        "train_cache_over_video": 0.2,
         "logging_overhead": dict.fromkeys(OVERHEADS, 1.01),
         "data": {"train": 50_000, "quick": False},
         "rounds": 20,
@@ -122,3 +123,4 @@ def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(
     assert "| starter_over_compute | 1.000 | 0.900 | +0.100 (more than 0.05) |" in notes
     assert "| xla_over_plain | 1.000 | 1.000 | +0.000 |" in notes
     assert "| logging_overhead.scalars_per_batch | 1.010 | 1.010 | +0.000 |" in notes
+    assert "| train_cache_over_video | 0.200 | 0.200 | +0.000 |" in notes
