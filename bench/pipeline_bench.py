@@ -32,8 +32,8 @@ What results.json's figures mean:
   the plain one, same model, data in memory.
 - `train_cache_mb`, `video_train_cache_mb`: how much more memory a fresh process keeps once the first pass has
   filled the starter's (uint8) and the video's (float32) training cache of 50,000 PNG-decoded images, freed
-  memory handed back to the OS first (target: the starter's at most a quarter of the video's,
-  `train_cache_over_video`).
+  memory handed back to the OS first; the median of 3 processes each (target: the starter's at most a quarter of
+  the video's, `train_cache_over_video`).
 - `logging_overhead`: an epoch with each kind of logging over an epoch without any, median per round.
   `scalars_per_batch` is paired directly (the same slice of batches with and without a scalar per batch); a
   per-epoch summary (`histograms_per_epoch`, `confusion_matrix_per_epoch`) is written once per round and its
@@ -75,6 +75,8 @@ import utils  # noqa: E402
 TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 # --quick is a smoke test: small splits, but a cache large enough that its growth stands out of the noise.
 QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, QUICK_CACHE_IMAGES = 512, 256, 2_048
+# Each cache is measured in this many fresh processes (about 15 s each for 50,000 images); its figure is the median.
+CACHE_PROCESSES, QUICK_CACHE_PROCESSES = 3, 1
 # A round trains each variant on TRAIN_BATCHES batches (about 4 s on a 2-core CPU), evaluates TEST_BATCHES test
 # batches, and reads a whole epoch through each pipeline feeding no model (a few seconds each): 20 rounds take
 # about 10 minutes. A median of 15 or more rounds ignores the odd round that fell into a slow minute.
@@ -241,26 +243,37 @@ def payload_mb(pipeline_name, count):
     return count * (image_bytes + label_bytes) / MB
 
 
-def cache_memory(count, batch_size):
-    """The memory of each pipeline's training cache for `count` CIFAR-10-shaped images.
+def cache_memory(count, batch_size, processes):
+    """The memory of each pipeline's training cache for `count` CIFAR-10-shaped images: the median of `processes`.
 
     Measured, not computed: each pipeline fills its cache in a fresh process, whose RSS growth, once the pass's
     freed memory is handed back, is what the cache costs (its tensors, the cache's bookkeeping per image, and the
     allocator's fragmentation). tf.data reports no memory for a cache, and TensorFlow keeps no allocator
-    statistics on a CPU.
+    statistics on a CPU. One process's figure still varies by some 10 MB (threads' memory, the allocator's
+    leftovers), so each pipeline is measured in several processes, in turns, and the median is its figure.
     """
     results = {
         "images": count,
         "method": "RSS growth of a fresh process kept after the first pass filled the cache (freed memory released)",
     }
-    for name in PIPELINES:
-        # A fresh process each, so neither pipeline reuses memory the other (or the benchmark) freed.
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as process:
-            growth = process.submit(cache_growth, name, count, batch_size).result()
-        if growth is None:
-            plumbing.fail("measuring the cache's memory needs Linux's /proc/self/statm")
-        results[name] = {**growth, "payload_mb": payload_mb(name, count)}
-        print(f"  {name:>13}: {growth['mb']:,.1f} MB ({results[name]['payload_mb']:,.1f} MB of tensors)", flush=True)
+    growths = {name: [] for name in PIPELINES}
+    for _ in range(processes):
+        for name in PIPELINES:
+            # A fresh process each, so no measurement reuses memory another (or the benchmark) freed.
+            context = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as process:
+                growth = process.submit(cache_growth, name, count, batch_size).result()
+            if growth is None:
+                plumbing.fail("measuring the cache's memory needs Linux's /proc/self/statm")
+            growths[name].append(growth)
+    for name, runs in growths.items():
+        results[name] = {
+            "mb": statistics.median(run["mb"] for run in runs),
+            "runs_mb": [run["mb"] for run in runs],
+            "second_pass_mb": statistics.median(run["second_pass_mb"] for run in runs),
+            "payload_mb": payload_mb(name, count),
+        }
+        print(f"  {name:>13}: {cache_mb(results[name])}", flush=True)
     return results
 
 
@@ -550,10 +563,14 @@ def overhead(results, key):
     return f"{results['logging_overhead'][key]:.3f} ({first:.3f}-{third:.3f})"
 
 
-def cache_mb(results, name):
-    """A cache's measured memory with its tensors' bytes, e.g. '168.7 MB (154.0 MB of tensors)'."""
-    cache = results["cache_memory"][name]
-    return f"{cache['mb']:,.1f} MB ({cache['payload_mb']:,.1f} MB of tensors)"
+def cache_mb(cache):
+    """A cache's measured memory, the range of its processes and its tensors' bytes, from `cache_memory`'s entry.
+
+    For example '163.2 MB (160.1-174.1 MB in 3 processes; 154.0 MB of tensors)'.
+    """
+    runs = cache["runs_mb"]
+    spread = f"{min(runs):,.1f}-{max(runs):,.1f} MB in {len(runs)} processes; " if len(runs) > 1 else ""
+    return f"{cache['mb']:,.1f} MB ({spread}{cache['payload_mb']:,.1f} MB of tensors)"
 
 
 def met(results, key):
@@ -566,7 +583,8 @@ def met(results, key):
 def results_table(results):
     """The table of RESULTS.md (and of the README's performance section)."""
     epoch_first, epoch_third = results["interquartile"]["epoch_seconds_none"]
-    cache_images = results["cache_memory"]["images"]
+    caches = results["cache_memory"]
+    cache_images = caches["images"]
     rows = [
         "| Measurement | Figure |",
         "|---|---|",
@@ -582,8 +600,8 @@ def results_table(results):
         f"| {ratio(results, 'starter_over_video', 2)} |",
         f"| starter / video's, training | {ratio(results, 'starter_over_video_training')} |",
         f"| XLA / plain train step | {ratio(results, 'xla_over_plain')} |",
-        f"| training cache of {cache_images:,} images, starter (uint8) | {cache_mb(results, 'starter')} |",
-        f"| training cache of {cache_images:,} images, video's (float32) | {cache_mb(results, 'video')} |",
+        f"| training cache of {cache_images:,} images, starter (uint8) | {cache_mb(caches['starter'])} |",
+        f"| training cache of {cache_images:,} images, video's (float32) | {cache_mb(caches['video'])} |",
         f"| starter's cache / video's ({met(results, 'train_cache_over_video')}) "
         f"| {results['train_cache_over_video']:.2f} |",
         f"| epoch without summaries (train + evaluate the test split, from the rounds' rates) "
@@ -613,7 +631,8 @@ def results_page(results, previous):
         f"brackets. The 1-minute load average before the run: {info['load_average_at_start']}; the run took "
         f"{results['total_seconds'] / 60:.1f} minutes.",
         "",
-        "Each cache's memory is how much more memory a fresh process keeps once the first pass has filled it "
+        "Each cache's memory is how much more memory a fresh process keeps once the first pass has filled it, "
+        "the median of the processes measured in turns "
         "(freed memory handed back to the OS first), with images decoded from PNG one by one as "
         "tensorflow_datasets does; in brackets the bytes of the tensors it holds. "
         "A per-epoch summary's cost is its measured time added to the epoch time without summaries.",
@@ -716,9 +735,10 @@ def main(argv=None):
     for name in RATE_ROWS:
         print(f"  {name:>13}: {results[f'{name}_ips']:,.0f} images/s", flush=True)
 
-    print("Memory of the training cache (each in a fresh process):", flush=True)
+    print("Memory of the training cache (each in fresh processes, median):", flush=True)
     cache_images = QUICK_CACHE_IMAGES if args.quick else TRAIN_IMAGES
-    results["cache_memory"] = cache_memory(cache_images, args.batch_size)
+    processes = QUICK_CACHE_PROCESSES if args.quick else CACHE_PROCESSES
+    results["cache_memory"] = cache_memory(cache_images, args.batch_size, processes)
     results["train_cache_mb"] = results["cache_memory"]["starter"]["mb"]
     results["video_train_cache_mb"] = results["cache_memory"]["video"]["mb"]
     results["train_cache_over_video"] = results["train_cache_mb"] / results["video_train_cache_mb"]
