@@ -8,7 +8,7 @@ Histograms (every weight, each epoch), Graphs (the conceptual "keras" graph of t
 Run it:   python 01_callbacks.py          (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/01_callbacks
 Time on a 2-core CPU: about 15 s with --quick (18 s for the default 5 epochs of digits);
-about 8 minutes for 5 epochs of CIFAR-10 (40,000 training images, estimated at bench/RESULTS.md's rate).
+about 8 minutes for 5 epochs of CIFAR-10 (40,000 training images, estimated at 117 s an epoch, see the README).
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

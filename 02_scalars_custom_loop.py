@@ -10,7 +10,7 @@ chosen on that, never on the test split.
 Run it:   python 02_scalars_custom_loop.py     (or --quick; --learning-rates 0.01 0.001 to choose rates)
 View it:  tensorboard --logdir logs/02_scalars_custom_loop
 Time on a 2-core CPU: about 26 s with --quick (35 s by default on digits); about 50 minutes
-with CIFAR-10 (5 epochs, then 5 epochs at each of 5 rates; estimated at bench/RESULTS.md's rate).
+with CIFAR-10 (5 epochs, then 5 epochs at each of 5 rates; estimated at 117 s an epoch, see the README).
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

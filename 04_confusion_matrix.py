@@ -8,7 +8,7 @@ epoch by epoch; true labels on the y axis, each row sums to 1) and Scalars (`los
 Run it:   python 04_confusion_matrix.py    (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/04_confusion_matrix --samples_per_plugin images=1000
 Time on a 2-core CPU: about 14 s with --quick (18 s for the default 5 epochs of digits);
-about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
+about 10 minutes for 5 epochs of CIFAR-10 (estimated at 117 s an epoch, see the README).
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

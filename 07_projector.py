@@ -11,7 +11,7 @@ and the sprite thumbnails show the images themselves. Try PCA, then T-SNE.
 Run it:   python 07_projector.py             (or --quick; --points 1000 to embed more images)
 View it:  tensorboard --logdir logs/07_projector
 Time on a 2-core CPU: about 14 s with --quick (the same by default on digits); about 6 minutes with CIFAR-10
-(3 epochs; estimated at bench/RESULTS.md's rate).
+(3 epochs; estimated at 117 s an epoch, see the README).
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

@@ -24,7 +24,7 @@ warm-up, when the optimized pipeline's cache is full.
 Run it:   python 08_profiler.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/08_profiler
 Time on a 2-core CPU: about 16 s with --quick (19 s by default on digits); about
-10 minutes with CIFAR-10 (2 epochs per pipeline; estimated at bench/RESULTS.md's rate).
+10 minutes with CIFAR-10 (2 epochs per pipeline; estimated at 117 s an epoch, see the README).
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

@@ -9,7 +9,7 @@ flags, as a table) and `model_summary` (Keras's summary, as a code block) are wr
 Run it:   python 09_text.py     (or --quick for a smoke test; --mistakes N for the rows of each table)
 View it:  tensorboard --logdir logs/09_text
 Time on a 2-core CPU: about 14 s with --quick (the same for the default 5 epochs of digits);
-about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
+about 10 minutes for 5 epochs of CIFAR-10 (estimated at 117 s an epoch, see the README).
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

@@ -9,7 +9,7 @@ precision, recall and counts at each point.
 Run it:   python 10_pr_curves.py     (or --quick for a smoke test; --num-thresholds N for finer curves)
 View it:  tensorboard --logdir logs/10_pr_curves
 Time on a 2-core CPU: about 14 s with --quick (15 s for the default 5 epochs of digits);
-about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
+about 10 minutes for 5 epochs of CIFAR-10 (estimated at 117 s an epoch, see the README).
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

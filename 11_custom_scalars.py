@@ -9,7 +9,7 @@ separate charts; it has no band.
 Run it:   python 11_custom_scalars.py        (or --quick for a smoke test; --quick --epochs 5 for a band)
 View it:  tensorboard --logdir logs/11_custom_scalars
 Time on a 2-core CPU: about 12 s with --quick (15 s for the default 5 epochs of digits);
-about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
+about 10 minutes for 5 epochs of CIFAR-10 (estimated at 117 s an epoch, see the README).
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a

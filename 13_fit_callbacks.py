@@ -10,7 +10,7 @@ The validation slice is held out of the TRAINING data; the test split is measure
 Run it:   python 13_fit_callbacks.py      (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/13_fit_callbacks --samples_per_plugin images=1000
 Time on a 2-core CPU: about 15 s with --quick (20 s for the default 5 epochs of digits);
-about 8 minutes for 5 epochs of CIFAR-10 (40,000 training images, estimated at bench/RESULTS.md's rate).
+about 8 minutes for 5 epochs of CIFAR-10 (40,000 training images, estimated at 117 s an epoch, see the README).
 Written for Keras 3.15 (the tested version); where older Keras releases behave differently, the comments say so.
 """
 

@@ -12,7 +12,7 @@ Description: The video's starting point, which every numbered script builds on, 
 
 Run it:   python starter.py            (or --quick for a smoke test)
 Time on a 2-core CPU: about 14 s with --quick (15 s for the default 5 epochs of digits);
-about 10 minutes for 5 epochs of CIFAR-10 (estimated at bench/RESULTS.md's rate).
+about 10 minutes for 5 epochs of CIFAR-10 (estimated at 117 s an epoch, see the README).
 The flags, run directories and dataset choice that every script shares are plumbing, in plumbing.py.
 """
 
