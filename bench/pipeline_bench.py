@@ -9,7 +9,7 @@ Run it:   python bench/pipeline_bench.py            (CIFAR-10-shaped data made i
           python bench/pipeline_bench.py --quick    (a small subset and 3 short rounds: a smoke test)
           python bench/pipeline_bench.py --dataset cifar10   (real data, where it is cached or downloadable)
 Writes:   bench/RESULTS.md (a table) and bench/results.json (the same figures), or into --output-dir.
-Time on a 2-core CPU: 8 to 11 minutes (results.json records each section's seconds). Run it on an otherwise
+Time on a 2-core CPU: 11 to 13 minutes (results.json records each section's seconds). Run it on an otherwise
 idle machine: a second busy process halves the rates and can turn the ratios around.
 
 How it measures: paired rounds. This machine's speed drifts (it runs a whole epoch at one of two speeds, minutes
@@ -18,14 +18,22 @@ round therefore runs every variant once, on a slice of the data that takes secon
 order rotates from round to round); a ratio is computed within each round, and the figure reported is the median
 of the per-round ratios, with their interquartile range. Each pipeline keeps one iterator for the whole run (over
 `.repeat()`), so a slice costs what the same images cost inside a real epoch: the shuffle buffer refills at an
-epoch's end, not at every slice. A pipeline alone (feeding no model) reads a whole epoch each round, with
-tf.data's autotuner off (see `with_autotune_off`). Rates are reported the same way: the median of the rounds and
-their interquartile range.
+epoch's end, not at every slice. A pipeline alone (feeding no model) reads a whole epoch, twice a round and
+mirrored (starter, video's, video's, starter), with tf.data's autotuner off (see `with_autotune_off`); the faster
+of the two reads is the round's. Rates are reported the same way: the median of the rounds and their
+interquartile range.
+
+Part of the drift is the host's: on a virtual machine, the hypervisor now and then hands this machine's cores to
+other machines (steal time, the "st" of `top`). The bench counts it in every round, from /proc/stat, reports the
+share of CPU time it took, and warns when a median round lost more than 2%. It hurts the video's pipeline most:
+its threads hand over every image, and each hand-over can wait for the host, so in a run where the hypervisor took
+up to 23% of a round the ratio of the pipelines alone rose from about 2.2 in rounds without steal to over 3.
 
 What results.json's figures mean:
 - `compute_only_ips`, `starter_ips`, `video_ips`, `xla_ips`: images per second of the train step fed from batches
   already in memory, by the starter's pipeline, by the video's, and (in memory) compiled with XLA;
-  `starter_alone_ips`, `video_alone_ips`: each pipeline's own rate, feeding no model, autotuner off.
+  `starter_alone_ips`, `video_alone_ips`: each pipeline's own rate, feeding no model, autotuner off (the faster
+  of the round's two reads; `per_round` keeps both, as `starter_alone_reads_ips` and `video_alone_reads_ips`).
 - `starter_over_compute`: the median per-round ratio starter / compute only (target: at least 0.95, the starter
   keeps the model fed); `starter_over_video`: starter / video's, pipelines alone (target: at least 1.5);
   `starter_over_video_training`: the same, feeding the model; `xla_over_plain`: the XLA-compiled train step over
@@ -39,6 +47,8 @@ What results.json's figures mean:
   per-epoch summary (`histograms_per_epoch`, `confusion_matrix_per_epoch`) is written once per round and its
   cost added to the round's epoch time without summaries (`epoch_seconds["none"]`: the round's train and test
   rates scaled to the whole splits).
+- `stolen_share`: the share of the CPU time the hypervisor gave to other machines in a round (steal time), the
+  median of the rounds; null where /proc/stat is missing.
 - `rounds`: how many paired rounds; `total_seconds`: the whole run; `seconds`: each section's; `per_round` and
   `interquartile`: every round's figures and each figure's range.
 """
@@ -77,12 +87,15 @@ TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, QUICK_CACHE_IMAGES = 512, 256, 2_048
 # Each cache is measured in this many fresh processes (about 20 s each for 50,000 images); its figure is the median.
 CACHE_PROCESSES, QUICK_CACHE_PROCESSES = 3, 1
-# A round trains each variant on TRAIN_BATCHES batches (about 4 s on a 2-core CPU), evaluates TEST_BATCHES test
-# batches, and reads a whole epoch through each pipeline feeding no model (a few seconds each): 20 rounds take
-# 6 to 9 minutes. A median of 15 or more rounds ignores the odd round that fell into a slow minute. With 20
-# batches a slice, the per-round ratio starter / compute only spread 0.12 between its quartiles; with 30, 0.05-0.06.
+# A round trains each variant on TRAIN_BATCHES batches (2 to 4 s on a 2-core CPU), evaluates TEST_BATCHES test
+# batches, and reads a whole epoch through each pipeline feeding no model, twice (2 to 5 s a read): 20 rounds take
+# 8 to 11 minutes. A median of 15 or more rounds ignores the odd round that fell into a slow minute. With 20
+# batches a slice, the per-round ratio starter / compute only spread 0.12 between its quartiles; with 30, 0.05-0.06
+# on one host, 0.12 on a busier one.
 ROUNDS, TRAIN_BATCHES, TEST_BATCHES = 20, 30, 20
 QUICK_ROUNDS, QUICK_TRAIN_BATCHES, QUICK_TEST_BATCHES = 3, 2, 2
+# Above this share of CPU time taken by the hypervisor (steal time) in a median round, the bench warns.
+STOLEN_SHARE_WARNING = 0.02
 # The cache-memory probe decodes PNGs of this many distinct images, over and over (see png_cifar10_train).
 DISTINCT_PNG_IMAGES = 1_000
 AUTOTUNE = tf.data.AUTOTUNE
@@ -416,32 +429,75 @@ def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
     }
 
 
-def paired_rounds(variants, rounds, first_round=0):
-    """Runs every variant once per round, in turns; returns {name: [(seconds, images) of each round]}.
+def stolen_cpu_seconds():
+    """CPU seconds the hypervisor has given to other machines since boot (all cores), or None off Linux.
 
-    The order rotates by one each round, so no variant always runs first (after the others' pauses) or right
-    after the same neighbour. The confusion matrix needs the predictions of the round's `evaluate`, so it runs
-    after it. Everything is warmed up beforehand (round 0 of `measure`, untimed).
+    On a virtual machine, a core that is ready to run can wait for the host: Linux counts that wait as steal
+    time (the "st" of `top`), in the eighth figure of /proc/stat's "cpu" line, in clock ticks.
     """
-    names = list(variants)
-    timed = {name: [] for name in names}
+    try:
+        with open("/proc/stat") as stat:
+            return int(stat.readline().split()[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def timed_run(variant):
+    """(seconds, images, CPU seconds stolen meanwhile, or None) of one run of a variant."""
+    stolen_before, started = stolen_cpu_seconds(), time.perf_counter()
+    images = variant()
+    seconds, stolen_after = time.perf_counter() - started, stolen_cpu_seconds()
+    stolen = None if stolen_before is None or stolen_after is None else stolen_after - stolen_before
+    return seconds, images, stolen
+
+
+def round_order(names, number):
+    """The order of round `number`: rotated by one each round, the pipelines alone twice, mirrored (ABBA).
+
+    Rotating, no variant always runs first (after the others' pauses) or right after the same neighbour. The
+    confusion matrix needs the predictions of the round's `evaluate`, so it runs right after it. Each pipeline
+    alone is read twice, mirrored (starter, video, video, starter, and the other way round in the next round), so
+    that a change of the machine's speed during the four reads slows both pipelines alike.
+    """
+    shift = number % len(names)
+    order = [name for name in names[shift:] + names[:shift] if name not in ("confusion_matrix_per_epoch", *ALONE)]
+    order.insert(order.index("evaluate") + 1, "confusion_matrix_per_epoch")
+    first, second = ALONE if number % 2 == 0 else ALONE[::-1]
+    place = shift % (len(order) + 1)
+    return order[:place] + [first, second, second, first] + order[place:]
+
+
+def paired_rounds(variants, rounds, first_round=0):
+    """Runs every variant in turns, round after round; returns {name: [[(seconds, images, stolen), ...] a round]}.
+
+    Everything is warmed up beforehand (round 0 of `measure`, untimed).
+    """
+    timed = {name: [] for name in variants}
     for number in range(first_round, first_round + rounds):
-        shift = number % len(names)
-        order = names[shift:] + names[:shift]
-        order.remove("confusion_matrix_per_epoch")
-        order.insert(order.index("evaluate") + 1, "confusion_matrix_per_epoch")
-        for name in order:
-            started = time.perf_counter()
-            images = variants[name]()
-            timed[name].append((time.perf_counter() - started, images))
+        runs = {name: [] for name in variants}
+        for name in round_order(list(variants), number):
+            runs[name].append(timed_run(variants[name]))
+        for name, these in runs.items():
+            timed[name].append(these)
     return timed
 
 
 def per_round_figures(timed, dataset):
-    """Every figure of every round: rates (images/s), and ratios of two variants measured in the same round."""
-    rate = {name: [images / seconds for seconds, images in runs] for name, runs in timed.items() if runs[0][1]}
-    summary_seconds = {name: [seconds for seconds, _ in timed[name]] for name in SUMMARIES_PER_EPOCH}
+    """Every figure of every round: rates (images/s), and ratios of two variants measured in the same round.
+
+    A pipeline alone is read twice a round; its rate for the round is the faster read's, the one the machine
+    interrupted least (see `round_order`).
+    """
+    rate = {
+        name: [max(images / seconds for seconds, images, _ in runs) for runs in rounds]
+        for name, rounds in timed.items()
+        if rounds[0][0][1]
+    }
+    summary_seconds = {name: [runs[0][0] for runs in timed[name]] for name in SUMMARIES_PER_EPOCH}
     figures = {f"{name}_ips": rate[name] for name in RATE_ROWS}
+    for name in ALONE:
+        figures[f"{name}_reads_ips"] = [[images / seconds for seconds, images, _ in runs] for runs in timed[name]]
+    figures["stolen_share"] = [stolen_share(timed, number) for number in range(len(timed["evaluate"]))]
 
     def ratio(numerator, denominator):
         return [top / bottom for top, bottom in zip(numerator, denominator, strict=True)]
@@ -464,9 +520,22 @@ def per_round_figures(timed, dataset):
     return figures
 
 
+def stolen_share(timed, number):
+    """The share of the CPU time of round `number` that the hypervisor gave to other machines (None off Linux)."""
+    runs = [run for rounds in timed.values() for run in rounds[number]]
+    if any(stolen is None for _, _, stolen in runs):
+        return None
+    return sum(stolen for _, _, stolen in runs) / (sum(seconds for seconds, _, _ in runs) * (os.cpu_count() or 1))
+
+
+ALONE = ("starter_alone", "video_alone")
 RATE_ROWS = ("compute_only", "starter", "video", "starter_alone", "video_alone", "xla", "evaluate")
 SUMMARIES_PER_EPOCH = ("histograms_per_epoch", "confusion_matrix_per_epoch")
 LOGGING = ("scalars_per_batch", *SUMMARIES_PER_EPOCH)
+
+
+def stolen_note(share):
+    return "" if share is None else f", CPU stolen {share:.1%}"
 
 
 def median_and_quartiles(values):
@@ -493,13 +562,20 @@ def measure(dataset, args, sizes, scratch_dir):
         figures = per_round_figures(timed, dataset)
         print(
             f"  round {number}/{args.rounds}: starter / compute only {figures['starter_over_compute'][-1]:.3f}, "
-            f"XLA / plain {figures['xla_over_plain'][-1]:.3f} ({time.perf_counter() - started:.0f} s)",
+            f"starter / video's alone {figures['starter_over_video'][-1]:.2f}, "
+            f"XLA / plain {figures['xla_over_plain'][-1]:.3f}{stolen_note(figures['stolen_share'][-1])} "
+            f"({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
     for writer in writers.values():
         writer.close()
     results = {"per_round": figures, "interquartile": {}}
     for key, values in figures.items():
+        if key.endswith("_reads_ips"):
+            continue  # Both reads of each round stay in per_round; the figures use the faster one.
+        if None in values:
+            results[key], results["interquartile"][key] = None, None  # Steal time is not counted off Linux.
+            continue
         median, first, third = median_and_quartiles(values)
         results["interquartile"][key] = [first, third]
         if key in LOGGING:
@@ -539,6 +615,18 @@ def warn_if_busy():
             flush=True,
         )
     return load
+
+
+def warn_if_stolen(results):
+    """One line when the hypervisor took a noticeable share of the CPU during the rounds (steal time)."""
+    share = results["stolen_share"]
+    if share is not None and share > STOLEN_SHARE_WARNING:
+        print(
+            f"warning: the hypervisor gave {share:.1%} of this machine's CPU time to other machines during a "
+            f"median round (up to {max(results['per_round']['stolen_share']):.1%}): the rates are lower and the "
+            "ratios less reliable than on a host of its own",
+            flush=True,
+        )
 
 
 def machine():
@@ -582,6 +670,18 @@ def met(results, key):
     target, direction = next((target, direction) for name, target, direction in TARGETS if name == key)
     reached = results[key] >= target if direction == "at least" else results[key] <= target
     return f"target: {direction} {target}, {'met' if reached else 'NOT met'}"
+
+
+def stolen_sentence(results):
+    """RESULTS.md's sentence on steal time: how much of the CPU the hypervisor took in the rounds, if known."""
+    if results["stolen_share"] is None:
+        return ""
+    first, third = results["interquartile"]["stolen_share"]
+    shares = results["per_round"]["stolen_share"]
+    return (
+        f" The hypervisor gave {results['stolen_share']:.1%} of the CPU time to other machines in a median round "
+        f"({first:.1%}-{third:.1%}, at most {max(shares):.1%}; steal time in /proc/stat)."
+    )
 
 
 def results_table(results):
@@ -629,11 +729,12 @@ def results_page(results, previous):
         f"{info['tensorflow']}: {data['train']:,} training and {data['test']:,} test images ({data['name']}), "
         f"batch size {data['batch_size']}. {results['rounds']} paired rounds, after an untimed one: each round "
         f"trains every variant on {data['train_batches']} batches, evaluates {data['test_batches']} test batches "
-        "and reads a whole epoch through each pipeline alone (tf.data's autotuner off, see `with_autotune_off` in "
-        "the bench), in turns. Each figure is the "
+        "and reads a whole epoch through each pipeline alone twice, mirrored (starter, video's, video's, starter; "
+        "the faster read counts; tf.data's autotuner off, see `with_autotune_off` in the bench), in turns. Each "
+        "figure is the "
         f"median of the rounds (a ratio: of the ratios taken within each round), the interquartile range in "
         f"brackets. The 1-minute load average before the run: {info['load_average_at_start']}; the run took "
-        f"{results['total_seconds'] / 60:.1f} minutes.",
+        f"{results['total_seconds'] / 60:.1f} minutes.{stolen_sentence(results)}",
         "",
         "Each cache's memory is how much more memory a fresh process keeps once the first pass has filled it, "
         "the median of the processes measured in turns "
@@ -745,6 +846,7 @@ def main(argv=None):
     took["rounds"] = time.perf_counter() - started
     for name in RATE_ROWS:
         print(f"  {name:>13}: {results[f'{name}_ips']:,.0f} images/s", flush=True)
+    warn_if_stolen(results)
 
     print("Memory of the training cache (each in fresh processes, median):", flush=True)
     cache_images = QUICK_CACHE_IMAGES if args.quick else TRAIN_IMAGES

@@ -60,6 +60,15 @@ def test_quick_benchmark_writes_a_table_and_json_with_every_figure(tmp_path):
     assert per_round["starter_over_video"] == round_ratios("starter_alone_ips", "video_alone_ips")
     assert per_round["starter_over_video_training"] == round_ratios("starter_ips", "video_ips")
     assert per_round["xla_over_plain"] == round_ratios("xla_ips", "compute_only_ips")
+    # Each pipeline alone is read twice a round, and the round's rate is the faster read's.
+    for name in ("starter_alone", "video_alone"):
+        reads = per_round[f"{name}_reads_ips"]
+        assert [len(pair) for pair in reads] == [2, 2, 2], name
+        assert per_round[f"{name}_ips"] == [max(pair) for pair in reads], name
+    # Steal time is counted on Linux: a share of the CPU time, round by round, its median reported.
+    shares = per_round["stolen_share"]
+    assert len(shares) == 3 and all(0 <= share < 1 for share in shares), shares
+    assert math.isclose(figures["stolen_share"], statistics.median(shares))
     # A per-epoch summary only adds to an epoch; a pipeline feeding no model beats the same one feeding the step.
     assert all(overhead > 1 for key in OVERHEADS[1:] for overhead in per_round[key])
     assert figures["starter_alone_ips"] > figures["starter_ips"]
@@ -124,3 +133,20 @@ def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(
     assert "| xla_over_plain | 1.000 | 1.000 | +0.000 |" in notes
     assert "| logging_overhead.scalars_per_batch | 1.010 | 1.010 | +0.000 |" in notes
     assert "| train_cache_over_video | 0.200 | 0.200 | +0.000 |" in notes
+
+
+def test_each_round_runs_every_variant_once_and_reads_the_pipelines_alone_twice_mirrored():
+    bench = load_bench()
+    names = ["compute_only", "starter", "starter_alone", "video_alone", "evaluate", "confusion_matrix_per_epoch", "xla"]
+    orders = [bench.round_order(names, number) for number in range(len(names) + 1)]
+    for number, order in enumerate(orders):
+        once = [name for name in order if name not in bench.ALONE]
+        assert sorted(once) == sorted(set(names) - set(bench.ALONE)), order
+        # The confusion matrix plots the predictions the round's evaluation made.
+        assert order.index("confusion_matrix_per_epoch") == order.index("evaluate") + 1, order
+        # Four reads in a row, mirrored, the first pipeline alternating from round to round.
+        start = order.index("starter_alone" if number % 2 == 0 else "video_alone")
+        first, second = bench.ALONE if number % 2 == 0 else bench.ALONE[::-1]
+        assert order[start : start + 4] == [first, second, second, first], order
+    # The order rotates: no variant runs first in every round.
+    assert len({order[0] for order in orders}) > 2, orders
