@@ -62,6 +62,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import statistics
 import sys
 import tempfile
@@ -100,6 +101,8 @@ STOLEN_SHARE_WARNING = 0.02
 DISTINCT_PNG_IMAGES = 1_000
 AUTOTUNE = tf.data.AUTOTUNE
 MB = 1e6
+# The two pipelines read alone, feeding no model: twice a round each (see round_order).
+ALONE = ("starter_alone", "video_alone")
 # The ratios whose targets the issue set, and how each compares: (key, target, "at least" or "at most").
 TARGETS = (
     ("starter_over_compute", 0.95, "at least"),
@@ -452,19 +455,20 @@ def timed_run(variant):
 
 
 def round_order(names, number):
-    """The order of round `number`: rotated by one each round, the pipelines alone twice, mirrored (ABBA).
+    """The order of round `number`: the variants shuffled anew each round, the pipelines alone read twice, mirrored.
 
-    Rotating, no variant always runs first (after the others' pauses) or right after the same neighbour. The
-    confusion matrix needs the predictions of the round's `evaluate`, so it runs right after it. Each pipeline
-    alone is read twice, mirrored (starter, video, video, starter, and the other way round in the next round), so
-    that a change of the machine's speed during the four reads slows both pipelines alike.
+    Shuffled (with the round's number as the seed, so a run can be repeated), no variant always runs first, after
+    the others' pauses, or right after the same neighbour. The confusion matrix needs the predictions of the
+    round's `evaluate`, so it runs right after it. Each pipeline alone is read twice in a row of four, mirrored
+    (starter, video's, video's, starter; the next round the other way round): whenever the machine's speed
+    changes during the four reads, each pipeline has a read on either side of the change, so the faster reads of
+    the two, the ones that count, were made at the same speed.
     """
-    shift = number % len(names)
-    order = [name for name in names[shift:] + names[:shift] if name not in ("confusion_matrix_per_epoch", *ALONE)]
-    order.insert(order.index("evaluate") + 1, "confusion_matrix_per_epoch")
     first, second = ALONE if number % 2 == 0 else ALONE[::-1]
-    place = shift % (len(order) + 1)
-    return order[:place] + [first, second, second, first] + order[place:]
+    together = {"evaluate": ["evaluate", "confusion_matrix_per_epoch"], first: [first, second, second, first]}
+    units = [together.get(name, [name]) for name in names if name not in ("confusion_matrix_per_epoch", second)]
+    random.Random(number).shuffle(units)
+    return [name for unit in units for name in unit]
 
 
 def paired_rounds(variants, rounds, first_round=0):
@@ -528,13 +532,13 @@ def stolen_share(timed, number):
     return sum(stolen for _, _, stolen in runs) / (sum(seconds for seconds, _, _ in runs) * (os.cpu_count() or 1))
 
 
-ALONE = ("starter_alone", "video_alone")
 RATE_ROWS = ("compute_only", "starter", "video", "starter_alone", "video_alone", "xla", "evaluate")
 SUMMARIES_PER_EPOCH = ("histograms_per_epoch", "confusion_matrix_per_epoch")
 LOGGING = ("scalars_per_batch", *SUMMARIES_PER_EPOCH)
 
 
 def stolen_note(share):
+    """The round's steal time for its progress line, e.g. ', CPU stolen 1.2%' (nothing off Linux)."""
     return "" if share is None else f", CPU stolen {share:.1%}"
 
 
@@ -759,8 +763,8 @@ RATIOS = (
 )
 
 
-# How close two runs' ratios must lie to count as repeatable: 0.05, but the caches' ratio, whose target leaves a
-# margin of about 0.01, within 0.01.
+# How close two runs' ratios must lie to count as repeatable: 0.05, but the caches' ratio, which lies within 0.01
+# of its target (a quarter: the ratio of the bytes it holds), within 0.01.
 REPEATABLE_WITHIN, CACHE_REPEATABLE_WITHIN = 0.05, 0.01
 
 
@@ -778,8 +782,8 @@ def repeatability(results, previous):
         "",
         f"The previous run with the same settings (load average {previous['machine']['load_average_at_start']} "
         f"at its start, {previous['total_seconds'] / 60:.1f} minutes). A ratio is repeatable here when the two "
-        f"runs lie within {REPEATABLE_WITHIN} of each other; the caches' ratio, whose target leaves a margin of about "
-        f"0.01, within {CACHE_REPEATABLE_WITHIN}.",
+        f"runs lie within {REPEATABLE_WITHIN} of each other; the caches' ratio, which lies within 0.01 of its "
+        f"target, within {CACHE_REPEATABLE_WITHIN}.",
         "",
         "| Ratio | This run | Previous run | Difference |",
         "|---|---|---|---|",
@@ -789,7 +793,8 @@ def repeatability(results, previous):
         difference = value - earlier[key]
         tolerance = CACHE_REPEATABLE_WITHIN if key == "train_cache_over_video" else REPEATABLE_WITHIN
         verdict = "" if abs(difference) <= tolerance else f" (more than {tolerance})"
-        lines.append(f"| {key} | {value:.3f} | {earlier[key]:.3f} | {difference:+.3f}{verdict} |")
+        shown = f"{difference:+.3f}".replace("-0.000", "+0.000")  # A difference that rounds to nothing has no sign.
+        lines.append(f"| {key} | {value:.3f} | {earlier[key]:.3f} | {shown}{verdict} |")
     return [*lines, ""]
 
 

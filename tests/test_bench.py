@@ -4,6 +4,7 @@ import importlib.util
 import json
 import math
 import statistics
+from pathlib import Path
 
 from conftest import ROOT, run_python
 
@@ -65,10 +66,15 @@ def test_quick_benchmark_writes_a_table_and_json_with_every_figure(tmp_path):
         reads = per_round[f"{name}_reads_ips"]
         assert [len(pair) for pair in reads] == [2, 2, 2], name
         assert per_round[f"{name}_ips"] == [max(pair) for pair in reads], name
-    # Steal time is counted on Linux: a share of the CPU time, round by round, its median reported.
+    # Steal time is counted where /proc/stat has it (Linux): a share of the CPU time, round by round, its median
+    # reported; elsewhere it is null, and RESULTS.md says nothing of it.
     shares = per_round["stolen_share"]
-    assert len(shares) == 3 and all(0 <= share < 1 for share in shares), shares
-    assert math.isclose(figures["stolen_share"], statistics.median(shares))
+    assert len(shares) == 3, shares
+    if Path("/proc/stat").exists():
+        assert all(0 <= share < 1 for share in shares), shares
+        assert math.isclose(figures["stolen_share"], statistics.median(shares))
+    else:
+        assert shares == [None] * 3 and figures["stolen_share"] is None
     # A per-epoch summary only adds to an epoch; a pipeline feeding no model beats the same one feeding the step.
     assert all(overhead > 1 for key in OVERHEADS[1:] for overhead in per_round[key])
     assert figures["starter_alone_ips"] > figures["starter_ips"]
@@ -137,16 +143,26 @@ def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(
 
 def test_each_round_runs_every_variant_once_and_reads_the_pipelines_alone_twice_mirrored():
     bench = load_bench()
-    names = ["compute_only", "starter", "starter_alone", "video_alone", "evaluate", "confusion_matrix_per_epoch", "xla"]
-    orders = [bench.round_order(names, number) for number in range(len(names) + 1)]
+    names = [
+        "compute_only", "xla", "starter", "video", "starter_alone", "video_alone", "scalars_per_batch",
+        "evaluate", "histograms_per_epoch", "confusion_matrix_per_epoch",
+    ]  # fmt: skip
+    orders = [bench.round_order(names, number) for number in range(20)]
     for number, order in enumerate(orders):
+        assert len(order) == len(names) + 2, order
         once = [name for name in order if name not in bench.ALONE]
         assert sorted(once) == sorted(set(names) - set(bench.ALONE)), order
         # The confusion matrix plots the predictions the round's evaluation made.
         assert order.index("confusion_matrix_per_epoch") == order.index("evaluate") + 1, order
         # Four reads in a row, mirrored, the first pipeline alternating from round to round.
-        start = order.index("starter_alone" if number % 2 == 0 else "video_alone")
         first, second = bench.ALONE if number % 2 == 0 else bench.ALONE[::-1]
+        start = order.index(first)
         assert order[start : start + 4] == [first, second, second, first], order
-    # The order rotates: no variant runs first in every round.
-    assert len({order[0] for order in orders}) > 2, orders
+    # Shuffled anew each round, the same for the same round: no two rounds alike, no variant always first, and
+    # no variant always right after the same neighbour.
+    assert len({tuple(order) for order in orders}) == len(orders)
+    assert bench.round_order(names, 7) == orders[7]
+    assert len({order[0] for order in orders}) > 3, orders
+    for name in ("compute_only", "starter", "video", "xla", "scalars_per_batch"):
+        followers = {order[order.index(name) + 1] if order[-1] != name else None for order in orders}
+        assert len(followers) > 2, (name, followers)
