@@ -15,7 +15,8 @@ idle machine: a second busy process halves the rates and can turn the ratios aro
 How it measures: paired rounds. This machine's speed drifts (it runs a whole epoch at one of two speeds, minutes
 apart), so a variant timed in one minute and another in the next compares the minutes, not the variants. Each
 round therefore runs every variant once, on a slice of the data that takes seconds, one after the other (the
-order rotates from round to round); a ratio is computed within each round, and the figure reported is the median
+order is shuffled anew each round, and each training slice starts with a few untimed batches, see
+`make_variants`); a ratio is computed within each round, and the figure reported is the median
 of the per-round ratios, with their interquartile range. Each pipeline keeps one iterator for the whole run (over
 `.repeat()`), so a slice costs what the same images cost inside a real epoch: the shuffle buffer refills at an
 epoch's end, not at every slice. A pipeline alone (feeding no model) reads a whole epoch, twice a round and
@@ -25,9 +26,11 @@ interquartile range.
 
 Part of the drift is the host's: on a virtual machine, the hypervisor now and then hands this machine's cores to
 other machines (steal time, the "st" of `top`). The bench counts it in every round, from /proc/stat, reports the
-share of CPU time it took, and warns when a median round lost more than 2%. It hurts the video's pipeline most:
-its threads hand over every image, and each hand-over can wait for the host, so in a run where the hypervisor took
-up to 23% of a round the ratio of the pipelines alone rose from about 2.2 in rounds without steal to over 3.
+share of CPU time it took, and warns when a median round lost more than 2%. It hurts the video's pipeline read
+alone most (its threads hand over every image): in a run where the hypervisor took up to 23.5% of a round, the
+ratio of the pipelines alone was 3.1 to 4.2 in the three rounds that lost more than 12%, and a median of 2.5 in
+the other seventeen. The faster of two reads trims a burst that hits one read; the median of the rounds keeps out
+the rounds a longer one hit.
 
 What results.json's figures mean:
 - `compute_only_ips`, `starter_ips`, `video_ips`, `xla_ips`: images per second of the train step fed from batches
@@ -95,6 +98,10 @@ CACHE_PROCESSES, QUICK_CACHE_PROCESSES = 3, 1
 # on one host, 0.12 on a busier one.
 ROUNDS, TRAIN_BATCHES, TEST_BATCHES = 20, 30, 20
 QUICK_ROUNDS, QUICK_TRAIN_BATCHES, QUICK_TEST_BATCHES = 3, 2, 2
+# Each training slice starts with this many untimed batches (see make_variants). Without them, a slice's rate
+# depended on which variant ran before it: starter / compute only spread 0.86-0.97 between its quartiles in a run
+# with the variants shuffled each round.
+WARM_UP_BATCHES, QUICK_WARM_UP_BATCHES = 5, 1
 # Above this share of CPU time taken by the hypervisor (steal time) in a median round, the bench warns.
 STOLEN_SHARE_WARNING = 0.02
 # The cache-memory probe decodes PNGs of this many distinct images, over and over (see png_cifar10_train).
@@ -366,10 +373,13 @@ def start_iterators(dataset, batch_size):
 
 
 def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
-    """{name: a function that runs one variant once and returns how many images it handled (None: one summary)}.
+    """({name: a function that runs one variant once, returns how many images it handled (None: one summary)},
+    {name: the untimed warm-up that runs right before it, for the variants that train}).
 
     Every variant trains the same model; since its weights change from slice to slice, whichever way it is fed,
-    no variant gets an easier model than another.
+    no variant gets an easier model than another. A training slice starts with a few untimed batches, so that its
+    timed batches run as they would inside an epoch: the batches its pipeline read ahead while other variants ran
+    are used up, and the work the previous variant's pipeline had left (refilling its buffers) is done.
     """
     # The limit: batches already augmented and held in memory, so the step never waits for input.
     in_memory = list(itertools.islice(iterators["starter"], sizes.train_batches))
@@ -413,7 +423,16 @@ def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
         writers["scalars_per_batch"].flush()
         return seen
 
-    return {
+    warm_ups = {
+        "compute_only": lambda: train_over(loop.train_step, in_memory[: sizes.warm_up_batches]),
+        "xla": lambda: train_over(loop.xla_train_step, in_memory[: sizes.warm_up_batches]),
+        "starter": lambda: train_over(loop.train_step, next_slice("starter", sizes.warm_up_batches)),
+        "video": lambda: train_over(loop.train_step, next_slice("video", sizes.warm_up_batches)),
+        "scalars_per_batch": lambda: train_over(
+            loop.train_step, next_slice("starter", sizes.warm_up_batches), scalar_per_batch
+        ),
+    }
+    variants = {
         "compute_only": lambda: train_over(loop.train_step, in_memory),
         "xla": lambda: train_over(loop.xla_train_step, in_memory),
         "starter": lambda: train_over(loop.train_step, next_slice("starter", sizes.train_batches)),
@@ -426,10 +445,11 @@ def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
         "video_alone": lambda: read_through(pipelines_alone["video"]),
         "scalars_per_batch": scalars,
         "evaluate": evaluate,
-        # Both per-epoch summaries come after "evaluate" in every round (see paired_rounds).
         "histograms_per_epoch": histograms,
+        # The confusion matrix comes right after "evaluate" in every round (see round_order).
         "confusion_matrix_per_epoch": confusion_matrix,
     }
+    return variants, warm_ups
 
 
 def stolen_cpu_seconds():
@@ -471,15 +491,18 @@ def round_order(names, number):
     return [name for unit in units for name in unit]
 
 
-def paired_rounds(variants, rounds, first_round=0):
+def paired_rounds(variants, warm_ups, rounds, first_round=0):
     """Runs every variant in turns, round after round; returns {name: [[(seconds, images, stolen), ...] a round]}.
 
-    Everything is warmed up beforehand (round 0 of `measure`, untimed).
+    A variant with a warm-up runs it right before, untimed. Everything is traced and compiled beforehand (round 0
+    of `measure`, untimed).
     """
     timed = {name: [] for name in variants}
     for number in range(first_round, first_round + rounds):
         runs = {name: [] for name in variants}
         for name in round_order(list(variants), number):
+            if name in warm_ups:
+                warm_ups[name]()
             runs[name].append(timed_run(variants[name]))
         for name, these in runs.items():
             timed[name].append(these)
@@ -555,13 +578,13 @@ def measure(dataset, args, sizes, scratch_dir):
     loop = make_loop(dataset)
     pipelines_alone, iterators = start_iterators(dataset, args.batch_size)
     writers = {name: tf.summary.create_file_writer(str(Path(scratch_dir) / name)) for name in LOGGING}
-    variants = make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers)
+    variants, warm_ups = make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers)
     # Round 0 traces every step, compiles the XLA one, and warms up the summary ops and matplotlib: not timed.
-    paired_rounds(variants, 1)
+    paired_rounds(variants, warm_ups, 1)
     started = time.perf_counter()
     timed = {name: [] for name in variants}
     for number in range(1, args.rounds + 1):
-        for name, runs in paired_rounds(variants, 1, first_round=number).items():
+        for name, runs in paired_rounds(variants, warm_ups, 1, first_round=number).items():
             timed[name].extend(runs)
         figures = per_round_figures(timed, dataset)
         print(
@@ -732,10 +755,10 @@ def results_page(results, previous):
         f"Made by `{command}` on {info['cores']} cores ({info['device']}, {info['processor']}), TensorFlow "
         f"{info['tensorflow']}: {data['train']:,} training and {data['test']:,} test images ({data['name']}), "
         f"batch size {data['batch_size']}. {results['rounds']} paired rounds, after an untimed one: each round "
-        f"trains every variant on {data['train_batches']} batches, evaluates {data['test_batches']} test batches "
-        "and reads a whole epoch through each pipeline alone twice, mirrored (starter, video's, video's, starter; "
-        "the faster read counts; tf.data's autotuner off, see `with_autotune_off` in the bench), in turns. Each "
-        "figure is the "
+        f"trains every variant on {data['train_batches']} batches (after {data['warm_up_batches']} untimed "
+        f"ones), evaluates {data['test_batches']} test batches and reads a whole epoch through each pipeline alone "
+        "twice, mirrored (starter, video's, video's, starter; the faster read counts; tf.data's autotuner off, see "
+        "`with_autotune_off` in the bench), in an order shuffled anew each round. Each figure is the "
         f"median of the rounds (a ratio: of the ratios taken within each round), the interquartile range in "
         f"brackets. The 1-minute load average before the run: {info['load_average_at_start']}; the run took "
         f"{results['total_seconds'] / 60:.1f} minutes.{stolen_sentence(results)}",
@@ -831,6 +854,7 @@ def main(argv=None):
     sizes = types.SimpleNamespace(
         train_batches=QUICK_TRAIN_BATCHES if args.quick else TRAIN_BATCHES,
         test_batches=QUICK_TEST_BATCHES if args.quick else TEST_BATCHES,
+        warm_up_batches=QUICK_WARM_UP_BATCHES if args.quick else WARM_UP_BATCHES,
     )
     output_dir = Path(args.output_dir)
     try:
