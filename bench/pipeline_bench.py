@@ -98,9 +98,8 @@ CACHE_PROCESSES, QUICK_CACHE_PROCESSES = 3, 1
 # on one host, 0.12 on a busier one.
 ROUNDS, TRAIN_BATCHES, TEST_BATCHES = 20, 30, 20
 QUICK_ROUNDS, QUICK_TRAIN_BATCHES, QUICK_TEST_BATCHES = 3, 2, 2
-# Each training slice starts with this many untimed batches (see make_variants). Without them, a slice's rate
-# depended on which variant ran before it: starter / compute only spread 0.86-0.97 between its quartiles in a run
-# with the variants shuffled each round.
+# Each training slice starts with this many untimed batches (see make_variants), so that the batches its pipeline
+# read ahead while other variants ran (its prefetch buffer) are not counted as its own speed.
 WARM_UP_BATCHES, QUICK_WARM_UP_BATCHES = 5, 1
 # Above this share of CPU time taken by the hypervisor (steal time) in a median round, the bench warns.
 STOLEN_SHARE_WARNING = 0.02
