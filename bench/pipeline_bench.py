@@ -9,7 +9,7 @@ Run it:   python bench/pipeline_bench.py            (CIFAR-10-shaped data made i
           python bench/pipeline_bench.py --quick    (a small subset and 3 short rounds: a smoke test)
           python bench/pipeline_bench.py --dataset cifar10   (real data, where it is cached or downloadable)
 Writes:   bench/RESULTS.md (a table) and bench/results.json (the same figures), or into --output-dir.
-Time on a 2-core CPU: 11 to 13 minutes (results.json records each section's seconds). Run it on an otherwise
+Time on a 2-core CPU: 10 to 13 minutes (results.json records each section's seconds). Run it on an otherwise
 idle machine: a second busy process halves the rates and can turn the ratios around.
 
 How it measures: paired rounds. This machine's speed drifts (it runs a whole epoch at one of two speeds, minutes
