@@ -27,7 +27,8 @@ interquartile range.
 Part of the drift is the host's: on a virtual machine, the hypervisor now and then hands this machine's cores to
 other machines (steal time, the "st" of `top`). The bench counts it in every round, from /proc/stat, reports the
 share of CPU time it took, and warns when a median round lost more than 2%. It hurts the video's pipeline read
-alone most (its threads hand over every image): in a run where the hypervisor took up to 23.5% of a round, the
+alone most (its threads hand over every image): in a run already reading each pipeline alone twice a round (see
+`round_order`), where the hypervisor took up to 23.5% of a round, the
 ratio of the pipelines alone was 3.1 to 4.2 in the three rounds that lost more than 12%, and a median of 2.5 in
 the other seventeen. The faster of two reads trims a burst that hits one read; the median of the rounds keeps out
 the rounds a longer one hit.
@@ -92,14 +93,14 @@ QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, QUICK_CACHE_IMAGES = 512, 256, 2_048
 # Each cache is measured in this many fresh processes (about 20 s each for 50,000 images); its figure is the median.
 CACHE_PROCESSES, QUICK_CACHE_PROCESSES = 3, 1
 # A round trains each variant on TRAIN_BATCHES batches (2 to 4 s on a 2-core CPU), evaluates TEST_BATCHES test
-# batches, and reads a whole epoch through each pipeline feeding no model, twice (2 to 5 s a read): 20 rounds take
+# batches, and reads a whole epoch through each pipeline feeding no model, twice (1 to 5 s a read): 20 rounds take
 # 8 to 11 minutes. A median of 15 or more rounds ignores the odd round that fell into a slow minute. With 20
 # batches a slice, the per-round ratio starter / compute only spread 0.12 between its quartiles; with 30, 0.05-0.06
-# on one host, 0.12 on a busier one.
+# on one day, 0.11-0.16 on a busier one.
 ROUNDS, TRAIN_BATCHES, TEST_BATCHES = 20, 30, 20
 QUICK_ROUNDS, QUICK_TRAIN_BATCHES, QUICK_TEST_BATCHES = 3, 2, 2
-# Each training slice starts with this many untimed batches (see make_variants), so that the batches its pipeline
-# read ahead while other variants ran (its prefetch buffer) are not counted as its own speed.
+# Each training slice starts with this many untimed batches (see make_variants), meant to use up the batches its
+# pipeline read ahead while other variants ran (its prefetch buffer), which its timer would not see.
 WARM_UP_BATCHES, QUICK_WARM_UP_BATCHES = 5, 1
 # Above this share of CPU time taken by the hypervisor (steal time) in a median round, the bench warns.
 STOLEN_SHARE_WARNING = 0.02
@@ -376,9 +377,10 @@ def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
     {name: the untimed warm-up that runs right before it, for the variants that train}).
 
     Every variant trains the same model; since its weights change from slice to slice, whichever way it is fed,
-    no variant gets an easier model than another. A training slice starts with a few untimed batches, so that its
-    timed batches run as they would inside an epoch: the batches its pipeline read ahead while other variants ran
-    are used up, and the work the previous variant's pipeline had left (refilling its buffers) is done.
+    no variant gets an easier model than another. A training slice starts with a few untimed batches, meant to
+    bring its timed batches closer to how they run inside an epoch: they use up batches its pipeline read ahead
+    while other variants ran, and give the previous variant's pipeline time to finish refilling its buffers.
+    (How much that changes the figures was not measured: the rounds' spread hides it.)
     """
     # The limit: batches already augmented and held in memory, so the step never waits for input.
     in_memory = list(itertools.islice(iterators["starter"], sizes.train_batches))
@@ -479,9 +481,8 @@ def round_order(names, number):
     Shuffled (with the round's number as the seed, so a run can be repeated), no variant always runs first, after
     the others' pauses, or right after the same neighbour. The confusion matrix needs the predictions of the
     round's `evaluate`, so it runs right after it. Each pipeline alone is read twice in a row of four, mirrored
-    (starter, video's, video's, starter; the next round the other way round): whenever the machine's speed
-    changes during the four reads, each pipeline has a read on either side of the change, so the faster reads of
-    the two, the ones that count, were made at the same speed.
+    (starter, video's, video's, starter; the next round the other way round), so neither is always read first,
+    and the faster read, the one that counts, leaves out a slow-down that hit only the other read.
     """
     first, second = ALONE if number % 2 == 0 else ALONE[::-1]
     together = {"evaluate": ["evaluate", "confusion_matrix_per_epoch"], first: [first, second, second, first]}
@@ -733,7 +734,7 @@ def results_table(results):
         f"| training cache of {cache_images:,} images, starter (uint8) | {cache_mb(caches['starter'])} |",
         f"| training cache of {cache_images:,} images, video's (float32) | {cache_mb(caches['video'])} |",
         f"| starter's cache / video's ({met(results, 'train_cache_over_video')}) "
-        f"| {results['train_cache_over_video']:.3f} |",
+        f"| {results['train_cache_over_video']:.5f} |",
         f"| epoch without summaries (train + evaluate the test split, from the rounds' rates) "
         f"| {results['epoch_seconds']['none']:.0f} s ({epoch_first:.0f}-{epoch_third:.0f} s) |",
         f"| per-batch scalars (02's way) / no summaries | {overhead(results, 'scalars_per_batch')} |",
@@ -785,8 +786,8 @@ RATIOS = (
 )
 
 
-# How close two runs' ratios must lie to count as repeatable: 0.05, but the caches' ratio, which lies within 0.01
-# of its target (a quarter: the ratio of the bytes it holds), within 0.01.
+# How close two runs' ratios must lie to count as repeatable: 0.05, but the caches' ratio, whose target (a quarter)
+# is the ratio of the bytes the caches hold, within 0.01.
 REPEATABLE_WITHIN, CACHE_REPEATABLE_WITHIN = 0.05, 0.01
 
 
@@ -804,8 +805,8 @@ def repeatability(results, previous):
         "",
         f"The previous run with the same settings (load average {previous['machine']['load_average_at_start']} "
         f"at its start, {previous['total_seconds'] / 60:.1f} minutes). A ratio is repeatable here when the two "
-        f"runs lie within {REPEATABLE_WITHIN} of each other; the caches' ratio, which lies within 0.01 of its "
-        f"target, within {CACHE_REPEATABLE_WITHIN}.",
+        f"runs lie within {REPEATABLE_WITHIN} of each other; the caches' ratio, whose target is the ratio of the "
+        f"bytes they hold, within {CACHE_REPEATABLE_WITHIN}.",
         "",
         "| Ratio | This run | Previous run | Difference |",
         "|---|---|---|---|",

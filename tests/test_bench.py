@@ -4,6 +4,7 @@ import importlib.util
 import json
 import math
 import statistics
+import time
 from pathlib import Path
 
 from conftest import ROOT, run_python
@@ -106,6 +107,7 @@ def test_quick_benchmark_writes_a_table_and_json_with_every_figure(tmp_path):
         assert math.isfinite(float(figure)) and float(figure) > 0, row
     # A first run in an empty directory has no previous run to compare with.
     assert "previous" not in table
+    assert ("steal time in /proc/stat" in table) == (figures["stolen_share"] is not None)
 
 
 def load_bench():
@@ -166,3 +168,30 @@ def test_each_round_runs_every_variant_once_and_reads_the_pipelines_alone_twice_
     for name in ("compute_only", "starter", "video", "xla", "scalars_per_batch"):
         followers = {order[order.index(name) + 1] if order[-1] != name else None for order in orders}
         assert len(followers) > 2, (name, followers)
+
+
+def test_a_warm_up_runs_right_before_its_variant_and_is_not_timed():
+    bench = load_bench()
+    calls = []
+
+    def variant(name, seconds=0.0, images=64):
+        def run():
+            calls.append(name)
+            time.sleep(seconds)
+            return images
+
+        return run
+
+    names = ["compute_only", "starter_alone", "video_alone", "evaluate", "confusion_matrix_per_epoch"]
+    variants = {name: variant(name) for name in names}
+    warm_ups = {"compute_only": variant("warm-up", seconds=0.2)}
+    timed = bench.paired_rounds(variants, warm_ups, rounds=2, first_round=1)
+    for number in (1, 2):
+        order = bench.round_order(names, number)
+        position = order.index("compute_only")
+        expected = [*order[:position], "warm-up", *order[position:]]
+        assert calls[: len(expected)] == expected, calls
+        del calls[: len(expected)]
+    # Two rounds of every variant, the pipelines alone twice a round; the warm-up's 0.2 s are in no timing.
+    assert [len(runs) for runs in timed["starter_alone"]] == [2, 2]
+    assert all(seconds < 0.1 for runs in timed["compute_only"] for seconds, _, _ in runs), timed["compute_only"]
