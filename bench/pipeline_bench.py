@@ -60,6 +60,7 @@ What results.json's figures mean:
 import argparse
 import concurrent.futures
 import ctypes
+import functools
 import gc
 import itertools
 import json
@@ -419,32 +420,34 @@ def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
             tf.summary.image("confusion_matrix", utils.plot_to_image(figure), step=next(epochs))
         writers["confusion_matrix_per_epoch"].flush()
 
-    def scalars():
-        seen = train_over(loop.train_step, next_slice("starter", sizes.train_batches), scalar_per_batch)
+    def scalars(count):
+        seen = train_over(loop.train_step, next_slice("starter", count), scalar_per_batch)
         writers["scalars_per_batch"].flush()
         return seen
 
-    warm_ups = {
-        "compute_only": lambda: train_over(loop.train_step, in_memory[: sizes.warm_up_batches]),
-        "xla": lambda: train_over(loop.xla_train_step, in_memory[: sizes.warm_up_batches]),
-        "starter": lambda: train_over(loop.train_step, next_slice("starter", sizes.warm_up_batches)),
-        "video": lambda: train_over(loop.train_step, next_slice("video", sizes.warm_up_batches)),
-        "scalars_per_batch": lambda: train_over(
-            loop.train_step, next_slice("starter", sizes.warm_up_batches), scalar_per_batch
-        ),
+    # The variants that train, each on `count` batches: timed on a slice, and untimed on a few as its warm-up.
+    training = {
+        "compute_only": lambda count: train_over(loop.train_step, in_memory[:count]),
+        "xla": lambda count: train_over(loop.xla_train_step, in_memory[:count]),
+        "starter": lambda count: train_over(loop.train_step, next_slice("starter", count)),
+        "video": lambda count: train_over(loop.train_step, next_slice("video", count)),
+        "scalars_per_batch": scalars,
     }
+    warm_ups = {name: functools.partial(train, sizes.warm_up_batches) for name, train in training.items()}
+    slices = {name: functools.partial(train, sizes.train_batches) for name, train in training.items()}
+    # The order of this dict is the order round_order shuffles (with a fixed seed), so it stays as it is.
     variants = {
-        "compute_only": lambda: train_over(loop.train_step, in_memory),
-        "xla": lambda: train_over(loop.xla_train_step, in_memory),
-        "starter": lambda: train_over(loop.train_step, next_slice("starter", sizes.train_batches)),
-        "video": lambda: train_over(loop.train_step, next_slice("video", sizes.train_batches)),
+        "compute_only": slices["compute_only"],
+        "xla": slices["xla"],
+        "starter": slices["starter"],
+        "video": slices["video"],
         # Alone, a pipeline has the cores to itself; feeding the model, on a CPU, it shares them with the step.
         # A whole epoch from a fresh iterator (its cache is filled): read from the long-lived iterators, whose
         # prefetch buffers autotune grows and then fills between slices, it would be read ahead of time, and
         # refill while the next variant trains.
         "starter_alone": lambda: read_through(pipelines_alone["starter"]),
         "video_alone": lambda: read_through(pipelines_alone["video"]),
-        "scalars_per_batch": scalars,
+        "scalars_per_batch": slices["scalars_per_batch"],
         "evaluate": evaluate,
         "histograms_per_epoch": histograms,
         # The confusion matrix comes right after "evaluate" in every round (see round_order).
