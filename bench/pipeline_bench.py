@@ -36,10 +36,13 @@ the rounds a longer one hit.
 What results.json's figures mean:
 - `compute_only_ips`, `starter_ips`, `video_ips`, `xla_ips`: images per second of the train step fed from batches
   already in memory, by the starter's pipeline, by the video's, and (in memory) compiled with XLA;
+  `starter_without_xla_ips`: fed by the starter's pipeline with its augmentation run op by op, not compiled with
+  XLA (as it was before; see `starter.train_pipeline`);
   `starter_alone_ips`, `video_alone_ips`: each pipeline's own rate, feeding no model, autotuner off (the faster
   of the round's two reads; `per_round` keeps both, as `starter_alone_reads_ips` and `video_alone_reads_ips`).
 - `starter_over_compute`: the median per-round ratio starter / compute only (target: at least 0.95, the starter
-  keeps the model fed); `starter_over_video`: starter / video's, pipelines alone (target: at least 1.5);
+  keeps the model fed); `starter_without_xla_over_compute`: the same without XLA (the figure before the
+  starter compiled its augmentation); `starter_over_video`: starter / video's, pipelines alone (target: at least 1.5);
   `starter_over_video_training`: the same, feeding the model; `xla_over_plain`: the XLA-compiled train step over
   the plain one, same model, data in memory.
 - `train_cache_mb`, `video_train_cache_mb`: how much more memory a fresh process keeps once the first pass has
@@ -165,6 +168,9 @@ def video_train_pipeline(dataset, batch_size):
 
 
 PIPELINES = {"starter": starter.train_pipeline, "video": video_train_pipeline}
+# The starter's pipeline with its augmentation run op by op, as it was before it was compiled with XLA: trained
+# from in the same rounds, it shows what the compilation gains (see `starter.train_pipeline`).
+STARTER_WITHOUT_XLA = functools.partial(starter.train_pipeline, jit_compile=False)
 
 
 def with_autotune_off(pipeline):
@@ -177,8 +183,8 @@ def with_autotune_off(pipeline):
     pipelines swung widely (1.11-1.99 between quartiles in an earlier run) rather than measuring their work.
     Off, each AUTOTUNE map keeps the autotuner's starting parallelism (one call per core, 16 at most) and no
     epoch fell to the lower rate (8 of 8, both pipelines). Training is measured with the autotuner on, as the
-    scripts run: there the step is 18 to 40 times slower than either pipeline, and what a pipeline costs it is
-    the CPU the pipeline takes from the step.
+    scripts run: there the step is many times slower than either pipeline, and what a pipeline costs it is the
+    CPU the pipeline takes from the step.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
@@ -362,14 +368,19 @@ def start_iterators(dataset, batch_size):
     long-lived iterator cost what the same images cost inside an epoch: a fresh iterator per slice would refill
     the 10,000-image shuffle buffer every time, which an epoch does once.
     """
+
+    def long_lived(pipeline, num_examples):
+        iterator = iter(pipeline.repeat())
+        read_through(itertools.islice(iterator, batches_per_epoch(num_examples, batch_size)))
+        return iterator
+
     pipelines_alone, iterators = {}, {}
     for name, make_pipeline in PIPELINES.items():
         pipeline = make_pipeline(dataset, batch_size)
-        iterators[name] = iter(pipeline.repeat())
-        read_through(itertools.islice(iterators[name], batches_per_epoch(dataset.num_train, batch_size)))
+        iterators[name] = long_lived(pipeline, dataset.num_train)
         pipelines_alone[name] = with_autotune_off(pipeline)
-    iterators["test"] = iter(starter.test_pipeline(dataset, batch_size).repeat())
-    read_through(itertools.islice(iterators["test"], batches_per_epoch(dataset.num_test, batch_size)))
+    iterators["starter_without_xla"] = long_lived(STARTER_WITHOUT_XLA(dataset, batch_size), dataset.num_train)
+    iterators["test"] = long_lived(starter.test_pipeline(dataset, batch_size), dataset.num_test)
     return pipelines_alone, iterators
 
 
@@ -432,10 +443,12 @@ def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
         "starter": lambda count: train_over(loop.train_step, next_slice("starter", count)),
         "video": lambda count: train_over(loop.train_step, next_slice("video", count)),
         "scalars_per_batch": scalars,
+        "starter_without_xla": lambda count: train_over(loop.train_step, next_slice("starter_without_xla", count)),
     }
     warm_ups = {name: functools.partial(train, sizes.warm_up_batches) for name, train in training.items()}
     slices = {name: functools.partial(train, sizes.train_batches) for name, train in training.items()}
-    # The order of this dict is the order round_order shuffles (with a fixed seed), so it stays as it is.
+    # round_order shuffles the variants in this dict's order, with a fixed seed a round: reordering it (or adding
+    # a variant) changes every round's order.
     variants = {
         "compute_only": slices["compute_only"],
         "xla": slices["xla"],
@@ -452,6 +465,7 @@ def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
         "histograms_per_epoch": histograms,
         # The confusion matrix comes right after "evaluate" in every round (see round_order).
         "confusion_matrix_per_epoch": confusion_matrix,
+        "starter_without_xla": slices["starter_without_xla"],
     }
     return variants, warm_ups
 
@@ -533,6 +547,7 @@ def per_round_figures(timed, dataset):
         return [top / bottom for top, bottom in zip(numerator, denominator, strict=True)]
 
     figures["starter_over_compute"] = ratio(rate["starter"], rate["compute_only"])
+    figures["starter_without_xla_over_compute"] = ratio(rate["starter_without_xla"], rate["compute_only"])
     figures["starter_over_video"] = ratio(rate["starter_alone"], rate["video_alone"])
     figures["starter_over_video_training"] = ratio(rate["starter"], rate["video"])
     figures["xla_over_plain"] = ratio(rate["xla"], rate["compute_only"])
@@ -558,7 +573,16 @@ def stolen_share(timed, number):
     return sum(stolen for _, _, stolen in runs) / (sum(seconds for seconds, _, _ in runs) * (os.cpu_count() or 1))
 
 
-RATE_ROWS = ("compute_only", "starter", "video", "starter_alone", "video_alone", "xla", "evaluate")
+RATE_ROWS = (
+    "compute_only",
+    "starter",
+    "starter_without_xla",
+    "video",
+    "starter_alone",
+    "video_alone",
+    "xla",
+    "evaluate",
+)
 SUMMARIES_PER_EPOCH = ("histograms_per_epoch", "confusion_matrix_per_epoch")
 LOGGING = ("scalars_per_batch", *SUMMARIES_PER_EPOCH)
 
@@ -591,7 +615,8 @@ def measure(dataset, args, sizes, scratch_dir):
             timed[name].extend(runs)
         figures = per_round_figures(timed, dataset)
         print(
-            f"  round {number}/{args.rounds}: starter / compute only {figures['starter_over_compute'][-1]:.3f}, "
+            f"  round {number}/{args.rounds}: starter / compute only {figures['starter_over_compute'][-1]:.3f} "
+            f"(augmentation not compiled: {figures['starter_without_xla_over_compute'][-1]:.3f}), "
             f"starter / video's alone {figures['starter_over_video'][-1]:.2f}, "
             f"XLA / plain {figures['xla_over_plain'][-1]:.3f}{stolen_note(figures['stolen_share'][-1])} "
             f"({time.perf_counter() - started:.0f} s)",
@@ -724,12 +749,15 @@ def results_table(results):
         "|---|---|",
         f"| compute only (batches already in memory) | {ips(results, 'compute_only')} |",
         f"| starter pipeline (as the scripts use it) | {ips(results, 'starter')} |",
+        f"| starter pipeline, augmentation not compiled with XLA (before) | {ips(results, 'starter_without_xla')} |",
         f"| video's pipeline (float32 cache, augmented image by image) | {ips(results, 'video')} |",
         f"| starter pipeline alone, feeding no model, autotuner off (its own cost) | {ips(results, 'starter_alone')} |",
         f"| video's pipeline alone, feeding no model, autotuner off | {ips(results, 'video_alone')} |",
         f"| train step compiled with XLA (batches already in memory) | {ips(results, 'xla')} |",
         f"| starter / compute only ({met(results, 'starter_over_compute')}) "
         f"| {ratio(results, 'starter_over_compute')} |",
+        f"| starter, augmentation not compiled with XLA (before) / compute only "
+        f"| {ratio(results, 'starter_without_xla_over_compute')} |",
         f"| starter / video's, pipelines alone ({met(results, 'starter_over_video')}) "
         f"| {ratio(results, 'starter_over_video', 2)} |",
         f"| starter / video's, training | {ratio(results, 'starter_over_video_training')} |",
@@ -739,7 +767,7 @@ def results_table(results):
         f"| starter's cache / video's ({met(results, 'train_cache_over_video')}) "
         f"| {results['train_cache_over_video']:.5f} |",
         f"| epoch without summaries (train + evaluate the test split, from the rounds' rates) "
-        f"| {results['epoch_seconds']['none']:.0f} s ({epoch_first:.0f}-{epoch_third:.0f} s) |",
+        f"| {results['epoch_seconds']['none']:.1f} s ({epoch_first:.1f}-{epoch_third:.1f} s) |",
         f"| per-batch scalars (02's way) / no summaries | {overhead(results, 'scalars_per_batch')} |",
         f"| per-epoch histograms of all weights / no summaries | {overhead(results, 'histograms_per_epoch')} |",
         f"| per-epoch confusion-matrix image (04's way) / no summaries "
@@ -782,6 +810,7 @@ def results_page(results, previous):
 
 RATIOS = (
     "starter_over_compute",
+    "starter_without_xla_over_compute",
     "starter_over_video",
     "starter_over_video_training",
     "xla_over_plain",
@@ -811,7 +840,7 @@ def repeatability(results, previous):
         f"runs lie within {REPEATABLE_WITHIN} of each other; the caches' ratio, whose target is the ratio of the "
         f"bytes they hold, within {CACHE_REPEATABLE_WITHIN}.",
         "",
-        "| Ratio | This run | Previous run | Difference |",
+        "| Ratio | This run | Previous run | Difference (share of the previous run's) |",
         "|---|---|---|---|",
     ]
     earlier = ratios_of(previous)
@@ -820,7 +849,8 @@ def repeatability(results, previous):
         tolerance = CACHE_REPEATABLE_WITHIN if key == "train_cache_over_video" else REPEATABLE_WITHIN
         verdict = "" if abs(difference) <= tolerance else f" (more than {tolerance})"
         shown = f"{difference:+.3f}".replace("-0.000", "+0.000")  # A difference that rounds to nothing has no sign.
-        lines.append(f"| {key} | {value:.3f} | {earlier[key]:.3f} | {shown}{verdict} |")
+        relative = f"{difference / earlier[key]:+.1%}".replace("-0.0%", "+0.0%")
+        lines.append(f"| {key} | {value:.3f} | {earlier[key]:.3f} | {shown} ({relative}){verdict} |")
     return [*lines, ""]
 
 

@@ -12,11 +12,13 @@ from conftest import ROOT, run_python
 ROWS = [
     "compute only",
     "starter pipeline (",
+    "starter pipeline, augmentation not compiled with XLA (before)",
     "video's pipeline (",
     "starter pipeline alone",
     "video's pipeline alone",
     "train step compiled with XLA",
     "starter / compute only (target: at least 0.95",
+    "starter, augmentation not compiled with XLA (before) / compute only",
     "starter / video's, pipelines alone (target: at least 1.5",
     "starter / video's, training",
     "XLA / plain train step",
@@ -28,8 +30,14 @@ ROWS = [
     "per-epoch histograms",
     "per-epoch confusion-matrix image",
 ]
-RATES = ["compute_only_ips", "starter_ips", "video_ips", "starter_alone_ips", "video_alone_ips", "xla_ips"]
-RATIOS = ["starter_over_compute", "starter_over_video", "starter_over_video_training", "xla_over_plain"]
+RATES = [
+    "compute_only_ips", "starter_ips", "starter_without_xla_ips", "video_ips", "starter_alone_ips",
+    "video_alone_ips", "xla_ips",
+]  # fmt: skip
+RATIOS = [
+    "starter_over_compute", "starter_without_xla_over_compute", "starter_over_video",
+    "starter_over_video_training", "xla_over_plain",
+]  # fmt: skip
 OVERHEADS = ["scalars_per_batch", "histograms_per_epoch", "confusion_matrix_per_epoch"]
 
 
@@ -59,6 +67,7 @@ def test_quick_benchmark_writes_a_table_and_json_with_every_figure(tmp_path):
         return [a / b for a, b in zip(per_round[top], per_round[bottom], strict=True)]
 
     assert per_round["starter_over_compute"] == round_ratios("starter_ips", "compute_only_ips")
+    assert per_round["starter_without_xla_over_compute"] == round_ratios("starter_without_xla_ips", "compute_only_ips")
     assert per_round["starter_over_video"] == round_ratios("starter_alone_ips", "video_alone_ips")
     assert per_round["starter_over_video_training"] == round_ratios("starter_ips", "video_ips")
     assert per_round["xla_over_plain"] == round_ratios("xla_ips", "compute_only_ips")
@@ -137,17 +146,17 @@ def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(
     assert bench.previous_results(tmp_path / "missing.json", this_run["data"]) is None
 
     notes = "\n".join(bench.repeatability(this_run, previous_run))
-    assert "| starter_over_compute | 1.000 | 0.900 | +0.100 (more than 0.05) |" in notes
-    assert "| xla_over_plain | 1.000 | 1.000 | +0.000 |" in notes
-    assert "| logging_overhead.scalars_per_batch | 1.010 | 1.010 | +0.000 |" in notes
-    assert "| train_cache_over_video | 0.200 | 0.200 | +0.000 |" in notes
+    assert "| starter_over_compute | 1.000 | 0.900 | +0.100 (+11.1%) (more than 0.05) |" in notes
+    assert "| xla_over_plain | 1.000 | 1.000 | +0.000 (+0.0%) |" in notes
+    assert "| logging_overhead.scalars_per_batch | 1.010 | 1.010 | +0.000 (+0.0%) |" in notes
+    assert "| train_cache_over_video | 0.200 | 0.200 | +0.000 (+0.0%) |" in notes
 
 
 def test_each_round_runs_every_variant_once_and_reads_the_pipelines_alone_twice_mirrored():
     bench = load_bench()
     names = [
         "compute_only", "xla", "starter", "video", "starter_alone", "video_alone", "scalars_per_batch",
-        "evaluate", "histograms_per_epoch", "confusion_matrix_per_epoch",
+        "evaluate", "histograms_per_epoch", "confusion_matrix_per_epoch", "starter_without_xla",
     ]  # fmt: skip
     orders = [bench.round_order(names, number) for number in range(20)]
     for number, order in enumerate(orders):
@@ -165,7 +174,7 @@ def test_each_round_runs_every_variant_once_and_reads_the_pipelines_alone_twice_
     assert len({tuple(order) for order in orders}) == len(orders)
     assert bench.round_order(names, 7) == orders[7]
     assert len({order[0] for order in orders}) > 3, orders
-    for name in ("compute_only", "starter", "video", "xla", "scalars_per_batch"):
+    for name in ("compute_only", "starter", "video", "xla", "scalars_per_batch", "starter_without_xla"):
         followers = {order[order.index(name) + 1] if order[-1] != name else None for order in orders}
         assert len(followers) > 2, (name, followers)
 

@@ -108,6 +108,28 @@ def test_train_pipeline_is_repeatable_with_a_seed_and_augments_afresh_every_epoc
     assert not np.array_equal(first[0], augmented_epochs(dataset, seed=1)[0])
 
 
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_train_pipeline_augments_the_same_way_compiled_with_xla_or_not(jit_compile):
+    # 2,048 copies of one colour image, bright in its left column: whatever the pipeline gives is the augmentation.
+    image = np.full((4, 4, 3), 60, np.uint8)
+    image[:, 0] = (200, 128, 26)  # Bright enough, and room for brightness to move by 0.1 without clipping.
+    copies = tf.data.Dataset.from_tensors((image, tf.constant(0, tf.int64))).repeat(2048)
+    dataset = starter.Dataset("cifar10", copies, None, starter.CIFAR10_CLASS_NAMES, (4, 4, 3), 2048, 0)
+    keras.utils.set_random_seed(0)
+    images = np.concatenate([batch.numpy() for batch, _ in starter.train_pipeline(dataset, 64, jit_compile)])
+    assert images.shape == (2048, 4, 4, 3) and images.min() >= 0.0 and images.max() <= 1.0
+    is_gray = np.all(np.isclose(images[..., 0], images[..., 1]) & np.isclose(images[..., 1], images[..., 2]), (1, 2))
+    assert 0.07 < is_gray.mean() < 0.13, is_gray.mean()
+    flipped = images[:, 0, 3].sum(axis=-1) > images[:, 0, 0].sum(axis=-1)
+    assert 0.45 < flipped.mean() < 0.55, flipped.mean()
+    # A colour image, flipped back, is the original shifted by one brightness change of at most 0.1.
+    colour = images[~is_gray]
+    colour[flipped[~is_gray]] = colour[flipped[~is_gray]][:, :, ::-1]
+    shift = colour - image / 255.0
+    assert np.allclose(shift, shift[:, :1, :1, :1], atol=1e-6) and np.abs(shift).max() <= 0.1 + 1e-6
+    assert np.abs(shift[:, 0, 0, 0]).mean() > 0.04, "brightness hardly changed"
+
+
 def test_cifar10_path_through_tfds_mock_data(monkeypatch):
     # mock_data stands in for a CIFAR-10 that tensorflow_datasets has prepared, so the offline probe says so too.
     monkeypatch.setattr(plumbing, "is_cached", lambda name: True)
