@@ -158,7 +158,8 @@ def main(argv=None):
     pipelines = {
         # One image at a time, no cache, no parallel work, no prefetch: the model waits for every batch.
         "naive": naive_train_pipeline(dataset, args.batch_size),
-        # Cache, augment whole batches in parallel, prefetch: the next batch is ready before it is asked for.
+        # Cache, augment whole batches in parallel (compiled with XLA), prefetch: the next batch is ready before
+        # it is asked for.
         "optimized": starter.train_pipeline(dataset, args.batch_size),
     }
     shares = {}

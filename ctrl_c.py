@@ -149,7 +149,13 @@ def run(main, argv=None):
     signal.signal(signal.SIGINT, _on_ctrl_c)
     _state["phase"] = "main"
     try:
-        return main(argv)
+        result = main(argv)
+        if _state["phase"] == "stopping":
+            # A Ctrl-C came, but its KeyboardInterrupt never surfaced in `main` (an exception raised where Python
+            # only prints and ignores it, as in a finalizer, is lost), so `main` ran on to its end. The run was
+            # still stopped by Ctrl-C, and ends like one: one line, exit status 130.
+            raise KeyboardInterrupt
+        return result
     except KeyboardInterrupt:
         if not interactive:
             # Ended here, while the interrupted frames (and their tf.data iterators) are still alive, so no

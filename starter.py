@@ -3,7 +3,8 @@ Title: The starter: data, input pipelines, a CNN and a training loop, with no Te
 Description: The video's starting point, which every numbered script builds on, in the order the video builds it:
 1. the data (`load_dataset`): CIFAR-10, MNIST or Fashion-MNIST, or the offline `digits`, with a test split
    (and `--quick`'s small subset of it);
-2. the input pipelines (`normalize`, `make_augment`, `train_pipeline`, `test_pipeline`);
+2. the input pipelines (`normalize`, `make_augment`, `batch_normalizer_and_augmenter`, `train_pipeline`,
+   `test_pipeline`);
 3. the model (`build_cnn`) and its loss (`make_loss`);
 4. the compiled training and test steps, the metrics they update (`make_steps`, `evaluate`), and the progress bar
    that shows those metrics while an epoch runs (`epoch_progbar`, `epoch_means`);
@@ -203,33 +204,47 @@ def make_augment(channels, flip):
     return augment
 
 
+@functools.cache
+def batch_normalizer_and_augmenter(channels, flip, jit_compile=True):
+    """`normalize_and_augment(batch, seed)` for whole batches, compiled with XLA: one per kind of image and process.
+
+    Normalizing and augmenting a batch takes a dozen elementwise ops (cast, divide, grayscale, select, add,
+    reverse, select, clip), each a pass over the whole batch into a buffer of its own. On a CPU those passes
+    take cores the training step needs: run one op at a time, they cost 2.6 ms of CPU per batch of 64
+    CIFAR-10 images, and the step trained at 0.93 of its rate on batches already in memory. XLA
+    (`jit_compile=True`) fuses them into one pass, 0.5 ms, and the step keeps 0.97 to 0.98 of its rate
+    (bench/RESULTS.md measures both). The training step itself stays uncompiled: on a CPU, XLA slows its
+    convolutions down (the bench's "XLA / plain").
+
+    XLA compiles the function once per batch shape (the last batch of an epoch is smaller), in about 0.4 s
+    each. Made once per process (functools.cache) and shared by every pipeline, it is compiled once, however
+    many pipelines a script builds (06 builds one per trial).
+    """
+    augment = make_augment(channels, flip)
+
+    @functools.partial(tf.function, jit_compile=jit_compile)
+    def normalize_and_augment(batch, seed):
+        images, labels = normalize(*batch)
+        return augment(images, labels, seed=seed)
+
+    return normalize_and_augment
+
+
 def train_pipeline(dataset, batch_size, jit_compile=True):
     """The training pipeline: cache, shuffle, batch, then normalize and augment whole batches, prefetch.
 
     The cache holds the uint8 images, a quarter of the memory of float32 ones (CIFAR-10: about 154 MB
     instead of 614 MB). It sits before the random augmentation, so every epoch gets fresh augmentations,
-    and the per-pixel work runs on whole batches, in parallel, compiled with XLA (`jit_compile`; False only
-    for the benchmark's comparison), so the model does not wait for input and keeps the CPU to itself.
+    and the per-pixel work runs on whole batches, in parallel, compiled with XLA (see
+    `batch_normalizer_and_augmenter`; `jit_compile=False` only for the benchmark's comparison), so the model
+    does not wait for input and keeps the CPU to itself.
     """
-    augment = make_augment(dataset.channels, dataset.flip)
-
     # Parallel calls of a map run in no fixed order, so random ops that draw from a shared generator inside it
     # (tf.random.uniform) give each batch different numbers from run to run, even with a seed. Instead, every
     # batch is paired with a seed of its own from a stream of random integers: the global seed (--seed) fixes the
     # stream, and rerandomize_each_iteration gives new seeds, hence new augmentations, every epoch.
     batch_seeds = tf.data.Dataset.random(rerandomize_each_iteration=True).batch(2)
-
-    # Normalizing and augmenting a batch takes a dozen elementwise ops (cast, divide, grayscale, select, add,
-    # reverse, select, clip), each a pass over the whole batch into a buffer of its own. On a CPU those passes
-    # take cores the training step needs: run one op at a time, they cost 2.6 ms of CPU per batch of 64
-    # CIFAR-10 images, and the step trained at 0.93 of its rate on batches already in memory. XLA fuses them
-    # into one pass, 0.5 ms, and the step keeps 0.98 of its rate (bench/RESULTS.md measures both). It compiles
-    # once per batch shape (the last batch of an epoch is smaller), well under a second each. The training step
-    # itself stays uncompiled: on a CPU, XLA slows its convolutions down (the bench's "XLA / plain").
-    @functools.partial(tf.function, jit_compile=jit_compile)
-    def normalize_and_augment(batch, seed):
-        images, labels = normalize(*batch)
-        return augment(images, labels, seed=seed)
+    normalize_and_augment = batch_normalizer_and_augmenter(dataset.channels, dataset.flip, jit_compile)
 
     batches = dataset.train.cache().shuffle(min(SHUFFLE_BUFFER, dataset.num_train)).batch(batch_size)
     return (

@@ -109,3 +109,12 @@ def test_ctrl_c_exits_130_with_one_line_and_keeps_readable_logs(
         for split in ("train", "validation"):
             series = tb_read.scalar_series(tb_read.load(run_dir / split), "epoch_loss")
             assert [step for step, _ in series][:1] == [0], (split, series)
+
+
+def test_a_ctrl_c_whose_interrupt_never_surfaced_still_ends_the_run_as_stopped():
+    # `main` returns although a Ctrl-C had begun stopping it (the state a lost KeyboardInterrupt leaves behind):
+    # the run still ends with the one line and exit status 130, not as a finished run with exit status 0.
+    program = "import ctrl_c; ctrl_c.run(lambda argv: ctrl_c._state.update(phase='stopping'))"
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == ctrl_c.EXIT_CTRL_C, result.stderr
+    assert result.stderr.strip() == ctrl_c.STOPPED_LINE

@@ -11,6 +11,8 @@ import tensorflow_datasets as tfds
 import plumbing
 import starter
 
+starter_normalize = starter.normalize
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -128,6 +130,19 @@ def test_train_pipeline_augments_the_same_way_compiled_with_xla_or_not(jit_compi
     shift = colour - image / 255.0
     assert np.allclose(shift, shift[:, :1, :1, :1], atol=1e-6) and np.abs(shift).max() <= 0.1 + 1e-6
     assert np.abs(shift[:, 0, 0, 0]).mean() > 0.04, "brightness hardly changed"
+
+
+def test_every_pipeline_in_a_process_shares_one_traced_and_compiled_augmentation(digits, monkeypatch):
+    # 06 builds a pipeline per trial: each would otherwise trace the function anew and XLA compile it again.
+    # Python code in a tf.function runs only while it is traced, so counting calls of `normalize` counts traces.
+    traces = []
+    monkeypatch.setattr(starter, "normalize", lambda *batch: traces.append(1) or starter_normalize(*batch))
+    starter.batch_normalizer_and_augmenter.cache_clear()
+    for batch_size in (32, 32, 16):
+        next(iter(starter.train_pipeline(digits, batch_size)))
+    assert len(traces) == 1
+    monkeypatch.undo()
+    starter.batch_normalizer_and_augmenter.cache_clear()  # Later tests get a function with the real `normalize`.
 
 
 def test_cifar10_path_through_tfds_mock_data(monkeypatch):
