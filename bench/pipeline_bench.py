@@ -9,8 +9,8 @@ Run it:   python bench/pipeline_bench.py            (CIFAR-10-shaped data made i
           python bench/pipeline_bench.py --quick    (a small subset and 3 short rounds: a smoke test)
           python bench/pipeline_bench.py --dataset cifar10   (real data, where it is cached or downloadable)
 Writes:   bench/RESULTS.md (a table) and bench/results.json (the same figures), or into --output-dir.
-Time on a 2-core CPU: 10 to 13 minutes (results.json records each section's seconds). Run it on an otherwise
-idle machine: a second busy process halves the rates and can turn the ratios around.
+Time on a 2-core CPU: 8 to 13 minutes, by the host's speed (results.json records each section's seconds). Run it
+on an otherwise idle machine: a second busy process halves the rates and can turn the ratios around.
 
 How it measures: paired rounds. This machine's speed drifts (it runs a whole epoch at one of two speeds, minutes
 apart), so a variant timed in one minute and another in the next compares the minutes, not the variants. Each
@@ -37,7 +37,7 @@ What results.json's figures mean:
 - `compute_only_ips`, `starter_ips`, `video_ips`, `xla_ips`: images per second of the train step fed from batches
   already in memory, by the starter's pipeline, by the video's, and (in memory) compiled with XLA;
   `starter_without_xla_ips`: fed by the starter's pipeline with its augmentation run op by op, not compiled with
-  XLA (as it was before; see `starter.train_pipeline`);
+  XLA (as it was before; see `starter.batch_normalizer_and_augmenter`);
   `starter_alone_ips`, `video_alone_ips`: each pipeline's own rate, feeding no model, autotuner off (the faster
   of the round's two reads; `per_round` keeps both, as `starter_alone_reads_ips` and `video_alone_reads_ips`).
 - `starter_over_compute`: the median per-round ratio starter / compute only (target: at least 0.95, the starter
@@ -96,11 +96,11 @@ TRAIN_IMAGES, TEST_IMAGES = 50_000, 10_000
 QUICK_TRAIN_IMAGES, QUICK_TEST_IMAGES, QUICK_CACHE_IMAGES = 512, 256, 2_048
 # Each cache is measured in this many fresh processes (about 20 s each for 50,000 images); its figure is the median.
 CACHE_PROCESSES, QUICK_CACHE_PROCESSES = 3, 1
-# A round trains each variant on TRAIN_BATCHES batches (2 to 4 s on a 2-core CPU), evaluates TEST_BATCHES test
-# batches, and reads a whole epoch through each pipeline feeding no model, twice (1 to 5 s a read): 20 rounds take
-# 8 to 11 minutes. A median of 15 or more rounds ignores the odd round that fell into a slow minute. With 20
-# batches a slice, the per-round ratio starter / compute only spread 0.12 between its quartiles; with 30, 0.05-0.06
-# on one day, 0.11-0.16 on a busier one.
+# A round trains each variant on TRAIN_BATCHES batches (1 to 3 s on a 2-core CPU), evaluates TEST_BATCHES test
+# batches, and reads a whole epoch through each pipeline feeding no model, twice (0.3 to 5 s a read): 20 rounds
+# take 5.5 minutes on a fast day, up to about 11 on a slow one. A median of 15 or more rounds ignores the odd round
+# that fell into a slow minute. With 20 batches a slice, the per-round ratio starter / compute only spread 0.12
+# between its quartiles; with 30, 0.03-0.06 on quiet days, 0.11-0.16 on a busier one.
 ROUNDS, TRAIN_BATCHES, TEST_BATCHES = 20, 30, 20
 QUICK_ROUNDS, QUICK_TRAIN_BATCHES, QUICK_TEST_BATCHES = 3, 2, 2
 # Each training slice starts with this many untimed batches (see make_variants), meant to use up the batches its
@@ -169,7 +169,7 @@ def video_train_pipeline(dataset, batch_size):
 
 PIPELINES = {"starter": starter.train_pipeline, "video": video_train_pipeline}
 # The starter's pipeline with its augmentation run op by op, as it was before it was compiled with XLA: trained
-# from in the same rounds, it shows what the compilation gains (see `starter.train_pipeline`).
+# from in the same rounds, it shows what the compilation gains (see `starter.batch_normalizer_and_augmenter`).
 STARTER_WITHOUT_XLA = functools.partial(starter.train_pipeline, jit_compile=False)
 
 
@@ -851,11 +851,15 @@ def repeatability(results, previous):
     earlier = ratios_of(previous)
     for key, value in ratios_of(results).items():
         difference = value - earlier[key]
-        tolerance = CACHE_REPEATABLE_WITHIN if key == "train_cache_over_video" else REPEATABLE_WITHIN
+        is_cache = key == "train_cache_over_video"
+        tolerance = CACHE_REPEATABLE_WITHIN if is_cache else REPEATABLE_WITHIN
         verdict = "" if abs(difference) <= tolerance else f" (more than {tolerance})"
-        shown = f"{difference:+.3f}".replace("-0.000", "+0.000")  # A difference that rounds to nothing has no sign.
+        # The caches' ratio with 5 decimals, as in the table: its runs differ in the fourth.
+        digits = 5 if is_cache else 3
+        # A difference that rounds to nothing has no sign.
+        shown = f"{difference:+.{digits}f}".replace(f"-0.{'0' * digits}", f"+0.{'0' * digits}")
         relative = f"{difference / earlier[key]:+.1%}".replace("-0.0%", "+0.0%")
-        lines.append(f"| {key} | {value:.3f} | {earlier[key]:.3f} | {shown} ({relative}){verdict} |")
+        lines.append(f"| {key} | {value:.{digits}f} | {earlier[key]:.{digits}f} | {shown} ({relative}){verdict} |")
     return [*lines, ""]
 
 

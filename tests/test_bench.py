@@ -149,7 +149,7 @@ def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(
     assert "| starter_over_compute | 1.000 | 0.900 | +0.100 (+11.1%) (more than 0.05) |" in notes
     assert "| xla_over_plain | 1.000 | 1.000 | +0.000 (+0.0%) |" in notes
     assert "| logging_overhead.scalars_per_batch | 1.010 | 1.010 | +0.000 (+0.0%) |" in notes
-    assert "| train_cache_over_video | 0.200 | 0.200 | +0.000 (+0.0%) |" in notes
+    assert "| train_cache_over_video | 0.20000 | 0.20000 | +0.00000 (+0.0%) |" in notes
 
 
 def test_each_round_runs_every_variant_once_and_reads_the_pipelines_alone_twice_mirrored():
