@@ -212,7 +212,7 @@ def batch_normalizer_and_augmenter(channels, flip, jit_compile=True):
     reverse, select, clip), each a pass over the whole batch into a buffer of its own. On a CPU those passes
     take cores the training step needs: run one op at a time, they cost 2.6 ms of CPU per batch of 64
     CIFAR-10 images, and the step trained at 0.93 of its rate on batches already in memory. XLA
-    (`jit_compile=True`) fuses them into one pass, 0.5 ms, and the step keeps 0.97 to 0.98 of its rate
+    (`jit_compile=True`) fuses them into one pass, 0.5 ms, and the step keeps 0.97 to 0.99 of its rate
     (bench/RESULTS.md measures both). The training step itself stays uncompiled: on a CPU, XLA slows its
     convolutions down (the bench's "XLA / plain").
 
