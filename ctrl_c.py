@@ -151,9 +151,9 @@ def run(main, argv=None):
     try:
         result = main(argv)
         if _state["phase"] == "stopping":
-            # A Ctrl-C came, but its KeyboardInterrupt never surfaced in `main` (an exception raised where Python
-            # only prints and ignores it, as in a finalizer, is lost), so `main` ran on to its end. The run was
-            # still stopped by Ctrl-C, and ends like one: one line, exit status 130.
+            # A Ctrl-C came, but its KeyboardInterrupt never surfaced in `main` (seen once in a test; why is not
+            # known), so `main` ran on to its end. The run still ends as one stopped by Ctrl-C: one line, exit
+            # status 130.
             raise KeyboardInterrupt
         return result
     except KeyboardInterrupt:

@@ -191,7 +191,8 @@ def make_augment(channels, flip):
         per_image = tf.concat([tf.shape(images)[:-3], [1, 1, 1]], axis=0)
         if channels == 3:
             # One gray channel, which tf.where repeats across all three (tf.image.grayscale_to_rgb does the same
-            # but checks the shape with Assert ops, which XLA drops with a warning: see `train_pipeline`).
+            # but checks the shape with Assert ops, which XLA drops with a warning: see
+            # `batch_normalizer_and_augmenter`).
             grayscale = tf.image.rgb_to_grayscale(images)
             to_grayscale = tf.random.stateless_uniform(per_image, seed=grayscale_seed) < 0.1
             images = tf.where(to_grayscale, grayscale, images)
@@ -205,10 +206,10 @@ def make_augment(channels, flip):
 
 
 @functools.cache
-def batch_normalizer_and_augmenter(channels, flip, jit_compile=True):
+def batch_normalizer_and_augmenter(channels, flip, jit_compile, augment_maker, normalizer):
     """`normalize_and_augment(batch, seed)` for whole batches, compiled with XLA: one per kind of image and process.
 
-    Normalizing and augmenting a batch takes a dozen elementwise ops (cast, divide, grayscale, select, add,
+    Normalizing and augmenting a batch takes eight elementwise ops (cast, divide, grayscale, select, add,
     reverse, select, clip), each a pass over the whole batch into a buffer of its own. On a CPU those passes
     take cores the training step needs: run one op at a time, they cost 2.6 ms of CPU per batch of 64
     CIFAR-10 images, and the step trained at 0.93 of its rate on batches already in memory. XLA
@@ -218,13 +219,17 @@ def batch_normalizer_and_augmenter(channels, flip, jit_compile=True):
 
     XLA compiles the function once per batch shape (the last batch of an epoch is smaller), in about 0.4 s
     each. Made once per process (functools.cache) and shared by every pipeline, it is compiled once, however
-    many pipelines a script builds (06 builds one per trial).
+    many pipelines a script builds (06 builds one per trial). `augment_maker` and `normalizer` (`make_augment`
+    and `normalize`) are part of the cache's key, so a notebook that redefines either gets a new function.
+    Everything inside must compile with XLA: a `tf.print` there, say, fails at the first batch; to debug it,
+    or where XLA is missing, pass `jit_compile=False` to `train_pipeline`. XLA draws other random numbers than
+    TensorFlow's own kernels from the same seed, so the two give different (equally repeatable) augmentations.
     """
-    augment = make_augment(channels, flip)
+    augment = augment_maker(channels, flip)
 
-    @functools.partial(tf.function, jit_compile=jit_compile)
+    @tf.function(jit_compile=jit_compile)
     def normalize_and_augment(batch, seed):
-        images, labels = normalize(*batch)
+        images, labels = normalizer(*batch)
         return augment(images, labels, seed=seed)
 
     return normalize_and_augment
@@ -236,15 +241,17 @@ def train_pipeline(dataset, batch_size, jit_compile=True):
     The cache holds the uint8 images, a quarter of the memory of float32 ones (CIFAR-10: about 154 MB
     instead of 614 MB). It sits before the random augmentation, so every epoch gets fresh augmentations,
     and the per-pixel work runs on whole batches, in parallel, compiled with XLA (see
-    `batch_normalizer_and_augmenter`; `jit_compile=False` only for the benchmark's comparison), so the model
-    does not wait for input and keeps the CPU to itself.
+    `batch_normalizer_and_augmenter`; `jit_compile=False` runs it op by op: for debugging, and for the
+    benchmark's comparison), so the model does not wait for input and keeps the CPU to itself.
     """
     # Parallel calls of a map run in no fixed order, so random ops that draw from a shared generator inside it
     # (tf.random.uniform) give each batch different numbers from run to run, even with a seed. Instead, every
     # batch is paired with a seed of its own from a stream of random integers: the global seed (--seed) fixes the
     # stream, and rerandomize_each_iteration gives new seeds, hence new augmentations, every epoch.
     batch_seeds = tf.data.Dataset.random(rerandomize_each_iteration=True).batch(2)
-    normalize_and_augment = batch_normalizer_and_augmenter(dataset.channels, dataset.flip, jit_compile)
+    normalize_and_augment = batch_normalizer_and_augmenter(
+        dataset.channels, dataset.flip, jit_compile, make_augment, normalize
+    )
 
     batches = dataset.train.cache().shuffle(min(SHUFFLE_BUFFER, dataset.num_train)).batch(batch_size)
     return (

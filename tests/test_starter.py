@@ -141,8 +141,10 @@ def test_every_pipeline_in_a_process_shares_one_traced_and_compiled_augmentation
     for batch_size in (32, 32, 16):
         next(iter(starter.train_pipeline(digits, batch_size)))
     assert len(traces) == 1
-    monkeypatch.undo()
-    starter.batch_normalizer_and_augmenter.cache_clear()  # Later tests get a function with the real `normalize`.
+    # A notebook that redefines `normalize` (or `make_augment`) gets a function that uses the new one.
+    monkeypatch.setattr(starter, "normalize", lambda *batch: traces.append(2) or starter_normalize(*batch))
+    next(iter(starter.train_pipeline(digits, 32)))
+    assert traces == [1, 2]
 
 
 def test_cifar10_path_through_tfds_mock_data(monkeypatch):
