@@ -405,6 +405,10 @@ def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
     def next_slice(name, count):
         return itertools.islice(iterators[name], count)
 
+    def fed_by(name):
+        """Training on `count` batches from the long-lived iterator `name`."""
+        return lambda count: train_over(loop.train_step, next_slice(name, count))
+
     def scalar_per_batch(loss):
         # 02's way: the loss of every batch at a global step.
         with writers["scalars_per_batch"].as_default():
@@ -445,10 +449,10 @@ def make_variants(dataset, loop, pipelines_alone, iterators, sizes, writers):
     training = {
         "compute_only": lambda count: train_over(loop.train_step, in_memory[:count]),
         "xla": lambda count: train_over(loop.xla_train_step, in_memory[:count]),
-        "starter": lambda count: train_over(loop.train_step, next_slice("starter", count)),
-        "video": lambda count: train_over(loop.train_step, next_slice("video", count)),
+        "starter": fed_by("starter"),
+        "video": fed_by("video"),
         "scalars_per_batch": scalars,
-        "starter_without_xla": lambda count: train_over(loop.train_step, next_slice("starter_without_xla", count)),
+        "starter_without_xla": fed_by("starter_without_xla"),
     }
     warm_ups = {name: functools.partial(train, sizes.warm_up_batches) for name, train in training.items()}
     slices = {name: functools.partial(train, sizes.train_batches) for name, train in training.items()}
