@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tb_read
 from conftest import SCRIPT_ARGS
+from shared_checks import assert_before_and_after_are_the_same_images, first_training_images
 
 import starter
 import utils
@@ -19,37 +20,11 @@ GRID_SIZE = int(SCRIPT_ARGS["03_images.py"][1])
 BATCHES = math.ceil(starter.QUICK_TRAIN_EXAMPLES / 64)
 
 images_script = importlib.import_module("03_images")
-# digits' augmentation is a brightness shift of at most 0.1 (no flips, no grayscale), then a clip to [0, 1].
-MAX_SHIFT = 0.1 * 255
 
 
 @pytest.fixture(scope="module")
 def images_run(run_script):
     return run_script("03_images.py")
-
-
-def first_training_images(count):
-    """The first `count` training images of the --quick digits run, as stored (uint8), with their labels."""
-    dataset = starter.load_dataset("digits", quick=True, verbose=False)
-    images, labels = dataset.train.take(count).batch(count).get_single_element()
-    return images.numpy(), labels.numpy(), dataset.class_names
-
-
-def assert_before_and_after_are_the_same_images(before, after, dataset_images):
-    """`before` is the dataset's own images; `after` is each of them shifted in brightness and clipped."""
-    assert len(before) == len(after) == len(dataset_images)
-    for original, logged, augmented in zip(dataset_images, before, after, strict=True):
-        assert np.array_equal(logged, original)
-        # Where the augmented pixel was not clipped, it is the original plus one shift for the whole image
-        # (up to rounding): the same picture, brighter or darker.
-        original, augmented = original.astype(int), augmented.astype(int)
-        unclipped = (augmented > 0) & (augmented < 255)
-        assert unclipped.any()
-        shift = augmented[unclipped] - original[unclipped]
-        assert shift.max() - shift.min() <= 2, shift
-        assert np.abs(shift).max() <= MAX_SHIFT + 1
-        # And clipped pixels are where the shift pushed them out of range.
-        assert np.all(original[augmented == 0] <= MAX_SHIFT + 1)
 
 
 def test_the_same_images_before_and_after_augmentation_at_the_same_step(images_run):

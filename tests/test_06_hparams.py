@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 import tb_read
 from conftest import ROOT, assert_quiet, run_python
+from shared_checks import interrupt_at
 from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard_server import running_tensorboard
-from test_ctrl_c import interrupt_at
 
 import plumbing
 import starter

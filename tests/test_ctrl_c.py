@@ -6,18 +6,15 @@ interrupt (no long sleeps), then sends SIGINT, which is what Ctrl-C in a termina
 
 import ctrl_c
 
-import os
 import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 import tb_read
 import tensorflow as tf
 from conftest import ROOT, python_noise
+from shared_checks import interrupt_at
 
 # TensorFlow's C++ log lines from its start-up; anything else on stderr is the script's own.
 TF_STARTUP_LINE = re.compile(
@@ -39,46 +36,6 @@ CASES = [
     # verbose=2 prints the epoch's line (its validation included), then the trial's row and curves are written.
     ("06_hparams.py", (), "stdout", "13/13 - ", 1, "logging a trial"),
 ]
-
-
-def interrupt_at(script, extra, stream, marker, presses, logdir, timeout=180):
-    """Runs the script, sends `presses` SIGINTs as soon as `marker` appears; returns (code, stdout, stderr)."""
-    command = [sys.executable, script, "--quick", "--dataset", "digits", "--logdir", str(logdir), *extra]
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    captured = {"stdout": [], "stderr": []}
-
-    def collect(name, pipe):
-        for chunk in iter(lambda: pipe.read(1), ""):
-            captured[name].append(chunk)
-
-    readers = [threading.Thread(target=collect, args=(name, getattr(process, name))) for name in captured]
-    for reader in readers:
-        reader.start()
-    deadline = time.monotonic() + timeout
-    try:
-        while marker not in "".join(captured[stream]):
-            assert process.poll() is None, f"{script} ended before {marker!r}:\n{''.join(captured['stderr'])[-2000:]}"
-            assert time.monotonic() < deadline, f"{script} never printed {marker!r}"
-            time.sleep(0.01)
-        for press in range(presses):
-            if press:
-                time.sleep(0.05)
-            process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for reader in readers:
-            reader.join()
-    return code, "".join(captured["stdout"]), "".join(captured["stderr"])
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import shutil
 import pytest
 import tensorflow as tf
 from conftest import SCRIPT_ARGS
+from shared_checks import assert_before_and_after_are_the_same_images, first_training_images
 from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard
-from test_03_images import assert_before_and_after_are_the_same_images, first_training_images
 
 EPOCHS_01 = int(SCRIPT_ARGS["01_callbacks.py"][1])
 EPOCHS_04 = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
