@@ -1,8 +1,8 @@
-"""What each flag of `keras.callbacks.TensorBoard` writes on the tested Keras: the README's "flag by flag" table.
+"""What each flag of `keras.callbacks.TensorBoard` writes on the tested Keras: the "flag by flag" table of docs/keras-callback.md.
 
 Each fixture runs one tiny `model.fit` in-process (32 random 8x8 images or token rows, batches of 8: 4 batches an
 epoch), with one flag, into its own directory, and the tests read the logs back with TensorBoard's own readers.
-A Keras release that changes what a flag writes fails a test here: then update the README row with it.
+A Keras release that changes what a flag writes fails a test here: then update that row of docs/keras-callback.md.
 """
 
 import json

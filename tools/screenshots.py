@@ -1,7 +1,7 @@
 """
 Title: Screenshots of every script's tab, from a real run
 Description: Runs the numbered scripts (or takes an existing logdir), serves each with TensorBoard, and saves
-what headless Chromium shows as docs/images/<NN>_<tab>.png, the pictures in the README.
+what headless Chromium shows as docs/images/<NN>_<tab>.png, the pictures in the README and docs/tabs.md.
 
 Run it:   python tools/screenshots.py                    (runs the scripts into a new temporary logdir)
           python tools/screenshots.py --logdir logs      (uses the newest run of each script in logs/)
