@@ -3,7 +3,6 @@ short."""
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 from conftest import ROOT

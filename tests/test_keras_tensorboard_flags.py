@@ -1,4 +1,5 @@
-"""What each flag of `keras.callbacks.TensorBoard` writes on the tested Keras: the "flag by flag" table of docs/keras-callback.md.
+"""What each flag of `keras.callbacks.TensorBoard` writes on the tested Keras: the "flag by flag" table of
+docs/keras-callback.md.
 
 Each fixture runs one tiny `model.fit` in-process (32 random 8x8 images or token rows, batches of 8: 4 batches an
 epoch), with one flag, into its own directory, and the tests read the logs back with TensorBoard's own readers.
