@@ -1,5 +1,6 @@
 """01_callbacks.py, run as a learner runs it, its logs read back with TensorBoard's readers."""
 
+import json
 import re
 
 import numpy as np
@@ -88,3 +89,19 @@ def test_conceptual_keras_graph_is_logged(callbacks_run):
 def test_it_prints_the_command_to_view_the_logs(callbacks_run):
     experiment_dir = callbacks_run.run_dir.parent
     assert f"tensorboard --logdir {experiment_dir}" in callbacks_run.stdout
+
+
+def test_it_sends_the_learner_to_the_scalars_tab_in_a_plain_sentence(callbacks_run):
+    assert re.search(r"^Then open http://localhost:6006 and the Scalars tab\.$", callbacks_run.stdout, re.MULTILINE)
+
+
+def test_after_the_view_command_it_says_to_choose_the_conceptual_graph_of_the_logged_model(callbacks_run):
+    # Keras 3 writes no op graph, which the Graphs tab asks for first ("Malformed GraphDef"): the learner must be
+    # told to choose "Conceptual graph", and which node to open, in the lines after the command.
+    after_the_command = callbacks_run.stdout.split("Logs written to", 1)[1]
+    (hint,) = [line for line in after_the_command.splitlines() if "Graphs tab" in line]
+    assert 'choose "Conceptual graph"' in hint and "Malformed GraphDef" in hint, hint
+    node = re.search(r'double-click the "([^"]+)" node', hint).group(1)
+    train = tb_read.load(callbacks_run.run_dir / "train")
+    ((_, config),) = tb_read.tensor_values(train, "keras")
+    assert json.loads(config.item())["config"]["name"] == node

@@ -1,6 +1,8 @@
 """02_scalars_custom_loop.py: epoch scalars for train and test, and one run per learning rate."""
 
+import importlib
 import math
+import re
 
 import numpy as np
 import pytest
@@ -11,6 +13,8 @@ import starter
 
 EPOCHS = int(SCRIPT_ARGS["02_scalars_custom_loop.py"][1])
 SCRIPT = "02_scalars_custom_loop.py"
+
+scalars_script = importlib.import_module("02_scalars_custom_loop")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +55,24 @@ def test_one_run_per_learning_rate_with_the_loss_of_every_batch(scalars_run):
         assert f"  validation accuracy {accuracy:.4f}" in scalars_run.stdout
 
 
-def test_learning_rates_flag_chooses_the_runs(run_script):
-    run = run_script(SCRIPT, "--learning-rates", "0.003")
+def test_learning_rates_flag_chooses_the_runs_and_a_repeated_rate_is_trained_once(run_script):
+    run = run_script(SCRIPT, "--learning-rates", "0.003", "0.0030")
     assert sorted(path.name for path in run.run_dir.glob("lr_*")) == ["lr_0.003"]
+    assert "Note: --learning-rates repeats a rate: training 0.003 once each." in run.stdout
+    # One training in the run: one event file, each batch logged once.
+    assert len(list((run.run_dir / "lr_0.003" / "train").glob("events.out.tfevents.*"))) == 1
+    steps = [step for step, _ in tb_read.scalar_series(tb_read.load(run.run_dir / "lr_0.003" / "train"), "batch_loss")]
+    assert steps == sorted(set(steps))
     assert "tensorboard --logdir" in run.stdout
+
+
+def test_distinct_rates_keeps_the_first_of_rates_that_share_a_run_directory(capsys):
+    # 0.001 and 0.0010 would both write lr_0.001: two trainings mixed into one run.
+    assert scalars_script.distinct_rates([0.01, 0.001, 0.0010, 0.01]) == [0.01, 0.001]
+    assert capsys.readouterr().out == "Note: --learning-rates repeats a rate: training 0.01 0.001 once each.\n"
+    assert scalars_script.distinct_rates([0.1, 0.01]) == [0.1, 0.01]
+    assert capsys.readouterr().out == ""
+
+
+def test_it_sends_the_learner_to_the_scalars_tab_in_a_plain_sentence(scalars_run):
+    assert re.search(r"^Then open http://localhost:6006 and the Scalars tab\.$", scalars_run.stdout, re.MULTILINE)

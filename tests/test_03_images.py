@@ -85,7 +85,27 @@ def test_a_grid_larger_than_the_data_shows_all_of_it_and_says_so(capsys):
     assert images_script.images_to_show(16, 1024) == 16
     assert capsys.readouterr().out == ""
     assert images_script.images_to_show(80, 50) == 50
-    assert capsys.readouterr().out == "--grid-size 80 is more than the 50 training images: showing all 50.\n"
+    assert capsys.readouterr().out == "Note: --grid-size 80 is more than the 50 training images: showing all 50.\n"
+
+
+def test_a_batch_smaller_than_the_grid_is_raised_to_it_and_said(capsys):
+    assert images_script.grid_batch_size(64, 25) == 64
+    assert images_script.grid_batch_size(25, 25) == 25
+    assert capsys.readouterr().out == ""
+    assert images_script.grid_batch_size(1, 25) == 25
+    assert capsys.readouterr().out == (
+        "Note: --batch-size 1 is smaller than a grid of 25 images: the grids come from batches of 25.\n"
+    )
+
+
+def test_batch_size_1_draws_its_grids_from_batches_of_the_grid_size_and_says_so(run_script):
+    run = run_script("03_images.py", "--batch-size", "1", "--grid-size", "4", "--grid-every", "100")
+    assert "Note: --batch-size 1 is smaller than a grid of 4 images: the grids come from batches of 4." in run.stdout
+    # Batches of 4: 256 of them an epoch, so a grid every 100 batches is at steps 0, 100 and 200 (batches of 1
+    # would have gone on to steps 300 ... 1000).
+    batches = math.ceil(starter.QUICK_TRAIN_EXAMPLES / 4)
+    assert grid_steps(run.run_dir) == list(range(0, batches, 100))
+    assert f"one every 100 of {batches} batches" in run.stdout
 
 
 def test_grids_decode_at_the_grid_size(images_run):
@@ -111,3 +131,7 @@ def test_it_prints_the_view_command_that_keeps_every_image(images_run):
     # A number: in TensorBoard 2.21 "images=0" shows no images at all.
     assert re.search(r"tensorboard --logdir \S+ --samples_per_plugin images=[1-9][0-9]*$", images_run.stdout, re.M)
     plt.close("all")
+
+
+def test_it_sends_the_learner_to_the_images_tab_in_a_plain_sentence(images_run):
+    assert re.search(r"^Then open http://localhost:6006 and the Images tab\.$", images_run.stdout, re.MULTILINE)

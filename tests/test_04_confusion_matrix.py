@@ -65,3 +65,7 @@ def test_per_class_accuracies_weighted_by_class_size_equal_the_logged_test_accur
     final_accuracy = tb_read.scalar_series(test, "accuracy")[-1][1]
     # The diagonal of a counts matrix is exactly the correct predictions, so this holds to rounding.
     assert np.sum(accuracy * counts) / counts.sum() == pytest.approx(final_accuracy, abs=1e-3)
+
+
+def test_it_sends_the_learner_to_the_images_tab_in_a_plain_sentence(confusion_run):
+    assert re.search(r"^Then open http://localhost:6006 and the Images tab\.$", confusion_run.stdout, re.MULTILINE)

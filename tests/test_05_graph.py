@@ -1,5 +1,7 @@
 """05_graph.py: the op graph of each traced tf.function, as the Graphs tab reads it."""
 
+import re
+
 import pytest
 import tb_read
 
@@ -26,8 +28,21 @@ def test_model_run_holds_the_cnn_forward_pass_and_nothing_else(graph_run):
     assert not any(op.startswith("RandomUniform") or op.startswith("StatelessRandom") for op in ops), ops
 
 
+def test_it_sends_the_learner_to_the_graphs_tab_and_names_the_runs_of_its_run_menu(graph_run):
+    assert re.search(r"^Then open http://localhost:6006 and the Graphs tab\.$", graph_run.stdout, re.MULTILINE)
+    (hint,) = [line for line in graph_run.stdout.splitlines() if "Run menu" in line]
+    named = re.findall(r'"([^"]+)"', hint)
+    # Each run the line names holds an op graph, and every run with one is named.
+    with_a_graph = {path.parent.name for path in graph_run.run_dir.rglob("events.out.tfevents.*")}
+    assert sorted(named) == sorted(with_a_graph) == ["function", "model"]
+    for name in named:
+        assert tb_read.run_graph_ops(tb_read.load(graph_run.run_dir / name))
+    assert "Profile tab" not in graph_run.stdout
+
+
 def test_profile_flag_records_a_profile_of_each_call_without_profiler_errors(run_script):
     profiled = run_script("05_graph.py", "--profile")
+    assert 'The Profile tab holds a profile of each call, under the runs "function" and "model".' in profiled.stdout
     # TF 2.21's trace_export would stop the profiler twice, and say so.
     assert "Error while stopping profiler" not in profiled.stderr + profiled.stdout
     for name in ("function", "model"):
