@@ -95,7 +95,7 @@ def make_naive_train_step(model, optimizer):
 # lesson is about the one step that goes wrong. Nothing is logged as scalars: the Debugger reads the dump.
 
 
-def train_until_not_finite(train_step, train_batches, epochs, max_steps):
+def train_until_not_finite(train_step, train_batches, epochs, steps_per_epoch, max_steps):
     """Trains until a batch's loss is inf or NaN, or for `epochs` epochs but at most `max_steps` steps.
 
     Returns:
@@ -106,7 +106,7 @@ def train_until_not_finite(train_step, train_batches, epochs, max_steps):
     loss = float("nan")
     for epoch in range(epochs):
         print(f"Epoch {epoch + 1}/{epochs}")
-        progress = keras.utils.Progbar(len(train_batches), stateful_metrics=("loss",))
+        progress = keras.utils.Progbar(steps_per_epoch, stateful_metrics=("loss",))
         for images, labels in train_batches:
             step += 1
             loss = float(train_step(images, labels))
@@ -163,7 +163,8 @@ def print_dump_view_command(dump_dir):
 #
 # Everything that is not the training is built before the dump starts, so that the dump holds only the
 # training: the model's and the optimizer's variables (Keras creates the optimizer's lazily, hence the explicit
-# `build`) and the input pipeline. `train_step` is traced, and so instrumented, on its first call, inside the dump.
+# `build`), the input pipeline and its length (`len()` of a dataset runs an op too). `train_step` is traced, and so
+# instrumented, on its first call, inside the dump.
 
 
 def make_parser():
@@ -190,14 +191,17 @@ def main(argv=None):
     plumbing.note_large_batch(args.batch_size, dataset.num_train)
     dump_dir = plumbing.new_run_dir(args.logdir, LESSON)
     train_batches = starter.train_pipeline(dataset, args.batch_size)
-    note_max_steps(args.max_steps, args.epochs, len(train_batches))
+    steps_per_epoch = len(train_batches)
+    note_max_steps(args.max_steps, args.epochs, steps_per_epoch)
 
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     optimizer = keras.optimizers.Adam(learning_rate=args.learning_rate)
     optimizer.build(model.trainable_variables)
     train_step = make_naive_train_step(model, optimizer)
     with debug_dump(dump_dir):
-        bad_step, loss, steps_run = train_until_not_finite(train_step, train_batches, args.epochs, args.max_steps)
+        bad_step, loss, steps_run = train_until_not_finite(
+            train_step, train_batches, args.epochs, steps_per_epoch, args.max_steps
+        )
     print_outcome(bad_step, loss, steps_run)
     print_dump_view_command(dump_dir)
 

@@ -19,6 +19,10 @@ def not_finite(health):
     return health[NEG_INF] + health[POS_INF] + health[NAN] > 0
 
 
+# The eager ops a training loop over a tf.data pipeline runs: making the iterator, and the next batch.
+ITERATOR_OPS = {"AnonymousIteratorV3", "MakeIterator", "IteratorGetNext"}
+
+
 def read_dump(dump_dir):
     """(the train_step calls in order, the graph execution traces) of a tfdbg2 dump."""
     from tensorflow.python.debug.lib import debug_events_reader
@@ -73,6 +77,17 @@ def test_it_says_where_debugger_v2_is_on_the_page_and_which_alert_to_click(faili
 def test_no_note_on_max_steps_when_the_epochs_end_first(failing_run):
     # 16 batches of --quick in one epoch, under the default --max-steps of 20.
     assert "--max-steps" not in failing_run.stdout
+
+
+def test_the_dump_holds_only_the_training(failing_run):
+    # The model, the optimizer's variables, the pipeline and its length are made before the dump starts: what it
+    # records eagerly is the loop's iterator and the calls of train_step.
+    from tensorflow.python.debug.lib import debug_events_reader
+
+    with debug_events_reader.DebugDataReader(str(failing_run.run_dir)) as reader:
+        reader.update()
+        eager_ops = {execution.op_type for execution in reader.executions()}
+    assert {op for op in eager_ops if "train_step" not in op} <= ITERATOR_OPS, eager_ops
 
 
 def test_the_dump_is_small(failing_run):
