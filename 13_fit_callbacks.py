@@ -52,7 +52,8 @@ def batch_logging_interval(batches_per_epoch, points_per_epoch=BATCH_POINTS_PER_
 #
 # Its writer is one of its own, into the directory where Keras' callback writes its validation curves, so that
 # the image sits in the same `validation` run. Keras' writer is private, so this is a second writer: the run then
-# holds two event files, and the tags must differ from Keras' (`epoch_*`, `evaluation_*`).
+# holds two event files, and the tags must differ from Keras' (`epoch_*`, `evaluation_*`). The lines to copy are
+# in `on_epoch_end`: the image, at `step=epoch`, inside `tf.summary.record_if(True)`.
 
 
 def confusion_counts(model, batches, num_classes):
