@@ -79,3 +79,7 @@ def test_the_training_loss_falls_and_accuracy_is_a_fraction(custom_scalars_run):
         run = tb_read.load(custom_scalars_run.run_dir / split)
         assert all(0.0 <= value <= 1.0 for _, value in tb_read.scalar_series(run, "accuracy"))
     assert "tensorboard --logdir" in custom_scalars_run.stdout
+
+
+def test_it_names_the_tab_to_open_in_a_sentence(custom_scalars_run):
+    assert "Then open http://localhost:6006 and the Custom Scalars tab.\n" in custom_scalars_run.stdout

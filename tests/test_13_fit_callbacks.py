@@ -1,5 +1,6 @@
 """13_fit_callbacks.py: model.fit with Keras' TensorBoard callback and a confusion-matrix callback of our own."""
 
+import json
 import re
 
 import numpy as np
@@ -18,17 +19,31 @@ def fit_run(run_script):
     return run_script("13_fit_callbacks.py")
 
 
+BATCHING_LINE = re.compile(
+    r"^Batch-level scalars with update_freq=(\d+): (\d+) points for the (\d+) batches of each epoch\.$", re.M
+)
+
+
 @pytest.fixture(scope="module")
 def batching(fit_run):
     """(update_freq, batches per epoch), as the script printed them."""
-    match = re.search(r"^Batch-level scalars every (\d+) of the (\d+) batches of an epoch$", fit_run.stdout, re.M)
-    return int(match.group(1)), int(match.group(2))
+    match = BATCHING_LINE.search(fit_run.stdout)
+    assert match, fit_run.stdout[-2000:]
+    update_freq, points, batches_per_epoch = (int(number) for number in match.groups())
+    assert points * update_freq == batches_per_epoch
+    return update_freq, batches_per_epoch
 
 
 def test_the_test_settings_make_update_freq_skip_batches(batching):
     update_freq, batches_per_epoch = batching
     # Otherwise the tests below would not see whether batches are skipped and epoch scalars kept.
     assert update_freq > 1 and batches_per_epoch % update_freq == 0
+
+
+def test_it_says_how_often_it_logs_batches_before_training_starts(fit_run, batching):
+    line_start = BATCHING_LINE.search(fit_run.stdout).start()
+    # Keras prints "Epoch 1/3" as training starts.
+    assert line_start < fit_run.stdout.index(f"Epoch 1/{EPOCHS}")
 
 
 def test_batch_scalars_every_update_freq_batches_at_the_global_batch_number(fit_run, batching):
@@ -106,3 +121,23 @@ def test_the_test_split_is_measured_once_and_printed(fit_run):
 def test_it_prints_the_command_to_view_the_logs(fit_run):
     experiment_dir = fit_run.run_dir.parent
     assert f"tensorboard --logdir {experiment_dir} --samples_per_plugin images=1000" in fit_run.stdout
+
+
+def test_its_closing_lines_name_the_tab_and_the_clicks_that_show_the_graph_and_the_matrix(fit_run):
+    lines = fit_run.stdout.splitlines()
+    tab = lines.index("Then open http://localhost:6006 and the Scalars tab.")
+    # Keras 3 writes the conceptual graph (a `keras` tag of the graph_keras_model plugin) and no op graph, which
+    # the Graphs tab asks for first: it shows "Malformed GraphDef" until "Conceptual graph" is chosen.
+    train = tb_read.load(fit_run.run_dir / "train")
+    assert tb_read.plugin_tags(train, "graph_keras_model") == {"keras"}
+    assert train.Tags()["graph"] is False
+    # The conceptual graph's one node is the model, named as in its config.
+    ((_, config),) = tb_read.tensor_values(train, "keras")
+    model_name = json.loads(config.item())["config"]["name"]
+    assert lines[tab + 1] == (
+        f'In the Graphs tab, choose "Conceptual graph" (Keras 3 writes no op graph), then double-click "{model_name}".'
+    )
+    assert (
+        lines[tab + 2]
+        == 'In the Images tab, tick "Show actual image size" to read the numbers of the confusion matrix.'
+    )
