@@ -89,3 +89,16 @@ def test_each_lesson_header_is_short_and_has_no_timings(lesson):
     assert lines[0].startswith("Title: ")
     assert any(line.startswith("Run it:") for line in lines)
     assert not TIMING.search(docstring), f"{lesson.name}: a timing in the header: {TIMING.search(docstring)[0]}"
+
+
+# A pointer from the code to a docs section: docs/limitations.md, "trace_export in TF 2.21".
+POINTER = re.compile(r"((?:docs|bench)/[\w-]+\.md), \"([^\"]+)\"")
+
+
+def test_every_pointer_from_the_code_names_a_heading_that_exists():
+    sources = sorted([*ROOT.glob("*.py"), *(ROOT / "bench").glob("*.py")])
+    pointers = [(path, *match) for path in sources for match in POINTER.findall(path.read_text(encoding="utf-8"))]
+    assert pointers, "the lessons point to their docs sections"
+    for path, page, heading in pointers:
+        assert (ROOT / page).exists(), f"{path.name} points to {page}, which does not exist"
+        assert github_anchor(heading) in anchors(ROOT / page), f"{path.name}: no heading {heading!r} in {page}"
