@@ -1,13 +1,18 @@
 """bench/pipeline_bench.py --quick completes and writes every figure. No test asserts a speed."""
 
-import importlib.util
 import json
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
 
 from conftest import ROOT, run_python
+
+# bench/ is no package: its entry point imports its modules from its own folder, and so do these tests.
+sys.path.insert(0, str(ROOT / "bench"))
+import report  # noqa: E402
+import rounds  # noqa: E402
 
 ROWS = [
     "compute only",
@@ -119,17 +124,8 @@ def test_quick_benchmark_writes_a_table_and_json_with_every_figure(tmp_path):
     assert ("steal time in /proc/stat" in table) == (figures["stolen_share"] is not None)
 
 
-def load_bench():
-    """bench/pipeline_bench.py as a module (bench/ is no package), to call its report functions."""
-    spec = importlib.util.spec_from_file_location("pipeline_bench", ROOT / "bench" / "pipeline_bench.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(tmp_path):
     """RESULTS.md's notes compare each ratio with the previous run's results.json, if its settings were the same."""
-    bench = load_bench()
     this_run = {
         **{key: 1.0 for key in RATIOS},
         "train_cache_over_video": 0.2,
@@ -141,11 +137,11 @@ def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(
     previous_run["total_seconds"] = 700.0
     path = tmp_path / "results.json"
     path.write_text(json.dumps(previous_run))
-    assert bench.previous_results(path, this_run["data"]) == previous_run
-    assert bench.previous_results(path, {**this_run["data"], "quick": True}) is None
-    assert bench.previous_results(tmp_path / "missing.json", this_run["data"]) is None
+    assert report.previous_results(path, this_run["data"]) == previous_run
+    assert report.previous_results(path, {**this_run["data"], "quick": True}) is None
+    assert report.previous_results(tmp_path / "missing.json", this_run["data"]) is None
 
-    notes = "\n".join(bench.repeatability(this_run, previous_run))
+    notes = "\n".join(report.repeatability(this_run, previous_run))
     assert "| starter_over_compute | 1.000 | 0.900 | +0.100 (+11.1%) (more than 0.05) |" in notes
     assert "| xla_over_plain | 1.000 | 1.000 | +0.000 (+0.0%) |" in notes
     assert "| logging_overhead.scalars_per_batch | 1.010 | 1.010 | +0.000 (+0.0%) |" in notes
@@ -153,26 +149,25 @@ def test_the_notes_set_this_run_next_to_the_previous_run_with_the_same_settings(
 
 
 def test_each_round_runs_every_variant_once_and_reads_the_pipelines_alone_twice_mirrored():
-    bench = load_bench()
     names = [
         "compute_only", "xla", "starter", "video", "starter_alone", "video_alone", "scalars_per_batch",
         "evaluate", "histograms_per_epoch", "confusion_matrix_per_epoch", "starter_without_xla",
     ]  # fmt: skip
-    orders = [bench.round_order(names, number) for number in range(20)]
+    orders = [rounds.round_order(names, number) for number in range(20)]
     for number, order in enumerate(orders):
         assert len(order) == len(names) + 2, order
-        once = [name for name in order if name not in bench.ALONE]
-        assert sorted(once) == sorted(set(names) - set(bench.ALONE)), order
+        once = [name for name in order if name not in rounds.ALONE]
+        assert sorted(once) == sorted(set(names) - set(rounds.ALONE)), order
         # The confusion matrix plots the predictions the round's evaluation made.
         assert order.index("confusion_matrix_per_epoch") == order.index("evaluate") + 1, order
         # Four reads in a row, mirrored, the first pipeline alternating from round to round.
-        first, second = bench.ALONE if number % 2 == 0 else bench.ALONE[::-1]
+        first, second = rounds.ALONE if number % 2 == 0 else rounds.ALONE[::-1]
         start = order.index(first)
         assert order[start : start + 4] == [first, second, second, first], order
     # Shuffled anew each round, the same for the same round: no two rounds alike, no variant always first, and
     # no variant always right after the same neighbour.
     assert len({tuple(order) for order in orders}) == len(orders)
-    assert bench.round_order(names, 7) == orders[7]
+    assert rounds.round_order(names, 7) == orders[7]
     assert len({order[0] for order in orders}) > 3, orders
     for name in ("compute_only", "starter", "video", "xla", "scalars_per_batch", "starter_without_xla"):
         followers = {order[order.index(name) + 1] if order[-1] != name else None for order in orders}
@@ -180,7 +175,6 @@ def test_each_round_runs_every_variant_once_and_reads_the_pipelines_alone_twice_
 
 
 def test_a_warm_up_runs_right_before_its_variant_and_is_not_timed():
-    bench = load_bench()
     calls = []
 
     def variant(name, seconds=0.0, images=64):
@@ -194,9 +188,9 @@ def test_a_warm_up_runs_right_before_its_variant_and_is_not_timed():
     names = ["compute_only", "starter_alone", "video_alone", "evaluate", "confusion_matrix_per_epoch"]
     variants = {name: variant(name) for name in names}
     warm_ups = {"compute_only": variant("warm-up", seconds=0.2)}
-    timed = bench.paired_rounds(variants, warm_ups, rounds=2, first_round=1)
+    timed = rounds.paired_rounds(variants, warm_ups, rounds=2, first_round=1)
     for number in (1, 2):
-        order = bench.round_order(names, number)
+        order = rounds.round_order(names, number)
         position = order.index("compute_only")
         expected = [*order[:position], "warm-up", *order[position:]]
         assert calls[: len(expected)] == expected, calls

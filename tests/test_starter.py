@@ -11,8 +11,6 @@ import tensorflow_datasets as tfds
 import plumbing
 import starter
 
-starter_normalize = starter.normalize
-
 
 @pytest.fixture(scope="module")
 def digits():
@@ -132,19 +130,30 @@ def test_train_pipeline_augments_the_same_way_compiled_with_xla_or_not(jit_compi
     assert np.abs(shift[:, 0, 0, 0]).mean() > 0.04, "brightness hardly changed"
 
 
-def test_every_pipeline_in_a_process_shares_one_traced_and_compiled_augmentation(digits, monkeypatch):
+def test_every_pipeline_in_a_process_shares_one_traced_and_compiled_augmentation():
     # 06 builds a pipeline per trial: each would otherwise trace the function anew and XLA compile it again.
-    # Python code in a tf.function runs only while it is traced, so counting calls of `normalize` counts traces.
-    traces = []
-    monkeypatch.setattr(starter, "normalize", lambda *batch: traces.append(1) or starter_normalize(*batch))
-    starter.batch_normalizer_and_augmenter.cache_clear()
+    # An image shape that no other test uses, so that the first of these pipelines is the one that traces.
+    zeros = tf.data.Dataset.from_tensors((np.zeros((5, 5, 1), np.uint8), tf.constant(0, tf.int64))).repeat(64)
+    dataset = starter.Dataset("digits", zeros, None, tuple("0123456789"), (5, 5, 1), 64, 0)
+    traces = starter.normalize_and_augment.experimental_get_tracing_count()
     for batch_size in (32, 32, 16):
-        next(iter(starter.train_pipeline(digits, batch_size)))
-    assert len(traces) == 1
-    # A notebook that redefines `normalize` (or `make_augment`) gets a function that uses the new one.
-    monkeypatch.setattr(starter, "normalize", lambda *batch: traces.append(2) or starter_normalize(*batch))
-    next(iter(starter.train_pipeline(digits, 32)))
-    assert traces == [1, 2]
+        next(iter(starter.train_pipeline(dataset, batch_size)))
+    assert starter.normalize_and_augment.experimental_get_tracing_count() == traces + 1
+
+
+def test_the_pipeline_augments_through_xla_unless_told_not_to():
+    # XLA draws other random numbers than TensorFlow's own kernels from the same seeds: that tells the two apart.
+    image = np.full((4, 4, 3), 60, np.uint8)
+    copies = tf.data.Dataset.from_tensors((image, tf.constant(0, tf.int64))).repeat(256)
+    dataset = starter.Dataset("cifar10", copies, None, starter.CIFAR10_CLASS_NAMES, (4, 4, 3), 256, 0)
+
+    def epoch(jit_compile):
+        keras.utils.set_random_seed(0)
+        return np.concatenate([images.numpy() for images, _ in starter.train_pipeline(dataset, 64, jit_compile)])
+
+    compiled = epoch(jit_compile=True)
+    np.testing.assert_array_equal(compiled, epoch(jit_compile=True))
+    assert not np.array_equal(compiled, epoch(jit_compile=False))
 
 
 def test_cifar10_path_through_tfds_mock_data(monkeypatch):
