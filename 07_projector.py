@@ -12,6 +12,8 @@ View it:  tensorboard --logdir logs/07_projector/<run>     (the script prints th
 # clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
 import ctrl_c
 
+from pathlib import Path
+
 import cv2
 import keras
 import numpy as np
@@ -30,7 +32,8 @@ DEFAULT_POINTS = 500
 # The Projector shows points in a space of many dimensions, projected down to three. Here each point is one
 # held-out test image, and its coordinates are what the CNN makes of it: the 64 outputs of its penultimate
 # layer, named `features` in `starter.build_cnn`. Images of a class that the model has learned to tell apart
-# form clusters there. The raw pixels go in as a second tensor, for comparison: they are far less separated.
+# form clusters there. The raw pixels (what the video embedded) go in as a second tensor, for comparison: they
+# are far less separated.
 
 
 def train_cnn(dataset, args):
@@ -52,7 +55,7 @@ def held_out_sample(dataset, count):
 
 
 def embed(model, images):
-    """{name: an (N, 64)-like array of points}: the model's `features` layer, and the pixels themselves."""
+    """{name: an (N, dimensions) array}: the output of the model's `features` layer, and the pixels themselves."""
     feature_extractor = keras.Model(model.inputs, model.get_layer("features").output)
     pixels = images.reshape(len(images), -1).astype(np.float32) / 255.0
     features = feature_extractor.predict(pixels.reshape(images.shape), verbose=0)
@@ -75,10 +78,11 @@ def write_projector_files(run_dir, embeddings, labels, class_names, images=None)
         (tensor_files, thumbnail_size): {name: its TSV file's name}, and the (height, width) of each
         thumbnail in the sprite, or None without images.
     """
+    run_dir = Path(run_dir)
     for name, points in embeddings.items():
         if len(points) != len(labels):
             raise ValueError(f"embedding {name!r} has {len(points)} points but there are {len(labels)} labels")
-    (run_dir / "metadata.tsv").write_text("".join(f"{class_names[int(label)]}\n" for label in labels), "utf-8")
+    (run_dir / "metadata.tsv").write_text("".join(f"{class_names[int(label)]}\n" for label in labels), encoding="utf-8")
     tensor_files = {}
     for name, points in embeddings.items():
         tensor_files[name] = f"{name}.tsv"

@@ -156,12 +156,13 @@ def naive_train_pipeline(dataset, batch_size):
 # The script prints the share of step time it measured waiting for input, over the steps the Overview page
 # counts. The profiler's own Input share is lower: it counts only tf.data's work as Input, and the Python side
 # of `next()` as "All others". For the naive pipeline the two differ by a few points; for the optimized one,
-# whose short wait is mostly Python's, the profiler's share is often half the script's or less (measured
-# pairs: docs/tabs.md, "Profile"). The Overview page's verdict applies
-# its thresholds to its own figures: "HIGHLY input-bound" from 20% Input, "MODERATELY" from 5%; below that,
-# "POTENTIALLY input-bound" when 3% or more of the step is "All others" (in this loop, Python's own time, not a
-# wait for input), else "NOT input-bound". Offline, the page draws no step-time graph and the analyzer no
-# time per tf.data stage: both need Google Charts from the internet (docs/limitations.md, "The Profile tab offline").
+# whose short wait is partly Python's, the profiler's share has measured from a point lower to less than half
+# of the script's (measured pairs: docs/tabs.md, "Profile").
+#
+# The Overview page's verdict applies its thresholds to its own figures: "HIGHLY input-bound" from 20% Input,
+# "MODERATELY" from 5%; below that, "POTENTIALLY input-bound" when 3% or more of the step is "All others" (in
+# this loop, Python's own time, not a wait for input), else "NOT input-bound". Offline, the page draws no
+# step-time graph: it needs Google Charts from the internet (docs/limitations.md, "The Profile tab offline").
 
 
 def print_shares(shares, counted_steps, device):
@@ -174,9 +175,9 @@ def print_shares(shares, counted_steps, device):
     for name, share in shares.items():
         print(f"  {name:>9}: {share:.1%}")
     print(
-        "The profiler's Input share (Overview page) is lower, for the optimized pipeline often half of the above or\n"
-        "less: it counts the Python side of next() as 'All others'. Its verdict's thresholds (20% and 5%) apply to\n"
-        "its own figures, not to the ones above."
+        "The profiler's Input share (Overview page) is lower: by a few points for the naive pipeline, by up to half\n"
+        "or more for the optimized one, as it counts the Python side of next() as 'All others'. Its verdict's\n"
+        "thresholds (20% and 5%) apply to its own figures, not to the ones above."
     )
 
 

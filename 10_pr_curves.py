@@ -106,11 +106,10 @@ def train_and_log_pr_curves(dataset, args, test_writer):
         print(f"  test accuracy {steps.test_accuracy.result():.4f}; {len(summaries)} PR curves logged")
 
 
-# ## The flags, and the lesson from start to end
+# ## The flags
 #
 # `--num-thresholds` sets the points on each curve: more give a finer curve and a larger event file (six
-# float32 numbers per threshold, per class, per epoch). `main` reads the flags, loads the data, makes a new run
-# directory with its `test` writer, trains while logging the curves, and prints the command that shows them.
+# float32 numbers per threshold, per class, per epoch).
 
 
 def num_thresholds(text):
@@ -130,6 +129,12 @@ def make_parser():
         help=f"points on each curve, thresholds evenly spaced in [0, 1] (default: {DEFAULT_NUM_THRESHOLDS})",
     )
     return parser
+
+
+# ## The lesson from start to end
+#
+# `main` reads the flags, loads the data, makes a new run directory with its `test` writer, trains while
+# logging the curves, and prints the command that shows them.
 
 
 def main(argv=None):
