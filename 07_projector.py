@@ -2,30 +2,47 @@
 Title: The embedding projector: what the model has learned, in 3D
 Description: Embed held-out images with the CNN's penultimate layer and explore them in the Projector.
 
-TensorBoard tab: Projector (choose it from the menu at the top right if it is not shown). Two tensors
-to pick from in its menu, named `features` (the learned 64-dimensional embedding: images of a class form
-clusters) and `pixels` (the raw pixels, for comparison: far less separated); they are saved as features.tsv
-and pixels.tsv, which is why the menu shows these names (from a tf.train.Checkpoint it would show
-`features/.ATTRIBUTES/VARIABLE_VALUE`). "Color by" colours the points by their class names, from metadata.tsv,
-and the sprite thumbnails show the images themselves. Try PCA, then T-SNE.
-Run it:   python 07_projector.py             (or --quick; --points 1000 to embed more images)
-View it:  tensorboard --logdir logs/07_projector
-Time on a 2-core CPU: about 14 s with --quick (the same by default on digits); about 6 minutes with CIFAR-10
-(3 epochs; estimated at 117 s an epoch, see the README).
+TensorBoard tab: Projector (in the menu at the top right if it is not among the tabs). Pick `features` or
+`pixels` in its tensor menu, "Color by" label, then try PCA and T-SNE.
+Run it:   python 07_projector.py             (or --quick for a smoke test; --points N to embed more images)
+View it:  tensorboard --logdir logs/07_projector/<run>     (the script prints this run's directory)
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
 # clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
 import ctrl_c
 
+from pathlib import Path
+
+import cv2
 import keras
 import numpy as np
+import tensorflow as tf
+from tensorboard.plugins import projector
 
 import plumbing
 import starter
 import utils
 
 LESSON = "07_projector"  # its logs go to <logdir>/07_projector/
+DEFAULT_POINTS = 500
+
+# ## A trained model and the images to embed
+#
+# The Projector shows points in a space of many dimensions, projected down to three. Here each point is one
+# held-out test image, and its coordinates are what the CNN makes of it: the 64 outputs of its penultimate
+# layer, named `features` in `starter.build_cnn`. Images of a class that the model has learned to tell apart
+# form clusters there. The raw pixels (what the video embedded) go in as a second tensor, for comparison: they
+# are far less separated.
+
+
+def train_cnn(dataset, args):
+    """A CNN trained for `args.epochs` epochs on the training split."""
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss=starter.make_loss(), metrics=["accuracy"])
+    # shuffle=False: the training pipeline shuffles itself (Keras ignores the flag for a tf.data.Dataset).
+    model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2, shuffle=False)
+    return model
 
 
 def held_out_sample(dataset, count):
@@ -37,10 +54,87 @@ def held_out_sample(dataset, count):
     return np.stack(images), np.array(labels)
 
 
+def embed(model, images):
+    """{name: an (N, dimensions) array}: the output of the model's `features` layer, and the pixels themselves."""
+    feature_extractor = keras.Model(model.inputs, model.get_layer("features").output)
+    pixels = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    features = feature_extractor.predict(pixels.reshape(images.shape), verbose=0)
+    return {"features": features, "pixels": pixels}
+
+
+# ## The files the Projector reads
+#
+# The Projector reads plain files from the run directory, the same formats as the standalone projector at
+# projector.tensorflow.org: one TSV file per tensor (a point per line, its values separated by tabs),
+# `metadata.tsv` (one label per point, in the same order; with a single column it has no header line) and an
+# optional sprite, every thumbnail packed into one PNG (`utils.create_sprite`). Keras 3's callback flag
+# `embeddings_freq` writes an .h5 file the Projector can't read, so the lesson writes these files itself.
+
+
+def write_projector_files(run_dir, embeddings, labels, class_names, images=None):
+    """Writes `<name>.tsv` for each embedding, `metadata.tsv` and (when images are given) `sprite.png`.
+
+    Returns:
+        (tensor_files, thumbnail_size): {name: its TSV file's name}, and the (height, width) of each
+        thumbnail in the sprite, or None without images.
+    """
+    run_dir = Path(run_dir)
+    for name, points in embeddings.items():
+        if len(points) != len(labels):
+            raise ValueError(f"embedding {name!r} has {len(points)} points but there are {len(labels)} labels")
+    (run_dir / "metadata.tsv").write_text("".join(f"{class_names[int(label)]}\n" for label in labels), encoding="utf-8")
+    tensor_files = {}
+    for name, points in embeddings.items():
+        tensor_files[name] = f"{name}.tsv"
+        # float32 carries about seven significant decimal digits: more would only make the file longer.
+        np.savetxt(run_dir / tensor_files[name], np.asarray(points, dtype=np.float32), fmt="%.7g", delimiter="\t")
+    thumbnail_size = None
+    if images is not None:
+        sprite, thumbnail_size = utils.create_sprite(images)
+        # OpenCV writes BGR; without this conversion red and blue would swap in the Projector.
+        cv2.imwrite(str(run_dir / "sprite.png"), cv2.cvtColor(sprite, cv2.COLOR_RGB2BGR))
+    return tensor_files, thumbnail_size
+
+
+# ## The projector config: the piece to copy
+#
+# This is the crucial piece. A `ProjectorConfig` names each tensor for the Projector's menu (`tensor_name`) and
+# ties it to its file, its metadata and its sprite; `projector.visualize_embeddings` writes it into the run
+# directory as `projector_config.pbtxt`. The paths are relative to the run directory: TensorBoard refuses
+# others. And TensorBoard lists a directory as a run only when it holds an event file, so the function
+# ends by creating one with nothing in it: no tag then shows up in any other tab.
+
+
+def write_projector_config(run_dir, tensor_files, thumbnail_size=None):
+    """Writes `projector_config.pbtxt` for the files of `write_projector_files`, and an empty event file."""
+    config = projector.ProjectorConfig()
+    for name, tensor_file in tensor_files.items():
+        embedding = config.embeddings.add()
+        embedding.tensor_name = name
+        embedding.tensor_path = tensor_file
+        embedding.metadata_path = "metadata.tsv"
+        if thumbnail_size is not None:
+            embedding.sprite.image_path = "sprite.png"
+            # The Projector wants each thumbnail's width first, then its height.
+            embedding.sprite.single_image_dim.extend([thumbnail_size[1], thumbnail_size[0]])
+    projector.visualize_embeddings(str(run_dir), config)
+    # Opening a writer creates its event file; closing it at once leaves the file with no summary in it.
+    tf.summary.create_file_writer(str(run_dir)).close()
+
+
+# ## Putting it together
+#
+# `--points` asks for a number of held-out images; a test split that holds fewer (360 with `--quick` on
+# digits) gives all it has, and the script says so.
+
+
 def make_parser():
     parser = plumbing.make_parser("Write learned embeddings for the Projector tab.", epochs=3)
     parser.add_argument(
-        "--points", type=plumbing.positive_int, default=500, help="held-out images to embed (default: 500)"
+        "--points",
+        type=plumbing.positive_int,
+        default=DEFAULT_POINTS,
+        help=f"held-out images to embed (default: {DEFAULT_POINTS})",
     )
     return parser
 
@@ -49,26 +143,23 @@ def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
     plumbing.note_large_batch(args.batch_size, dataset.num_train)
+    if args.points > dataset.num_test:
+        print(
+            f"Note: --points {args.points} is more than the {dataset.num_test:,} held-out images: embedding them all."
+        )
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 
-    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss=starter.make_loss(), metrics=["accuracy"])
-    # shuffle=False: the training pipeline shuffles itself (Keras ignores the flag for a tf.data.Dataset).
-    model.fit(starter.train_pipeline(dataset, args.batch_size), epochs=args.epochs, verbose=2, shuffle=False)
-
-    # The embedding is the output of the penultimate layer ("features"), not the raw pixels the video used.
-    feature_extractor = keras.Model(model.inputs, model.get_layer("features").output)
+    model = train_cnn(dataset, args)
     images, labels = held_out_sample(dataset, args.points)
-    pixels = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    features = feature_extractor.predict(pixels.reshape(images.shape), verbose=0)
+    embeddings = embed(model, images)
+    tensor_files, thumbnail_size = write_projector_files(run_dir, embeddings, labels, dataset.class_names, images)
+    write_projector_config(run_dir, tensor_files, thumbnail_size)
 
-    # Keras 3's embeddings_freq writes an .h5 file the Projector can't read: write_projector writes TSV files.
-    embeddings = {"features": features, "pixels": pixels}
-    tensor_files = utils.write_projector(run_dir, embeddings, labels, dataset.class_names, images)
     print(f"Embedded {len(labels)} held-out images; the Projector's tensor menu names them:")
     for name, points in embeddings.items():
         print(f"  {name}: {points.shape[1]} dimensions, from {tensor_files[name]}")
     plumbing.print_view_command(run_dir, "Projector")
+    print("If the Projector is not among the tabs, pick it from the menu at the top right of the page.")
 
 
 if __name__ == "__main__":

@@ -2,29 +2,11 @@
 Title: The Profiler: find out whether training waits for its input
 Description: Profile a custom training loop fed by a naive and by an optimized tf.data pipeline, and compare.
 
-TensorBoard tab: Profile. Pick a run (`<date-time>/naive/...` or `<date-time>/optimized/...`) and a tool.
-The Overview page's Performance Summary splits the average step time into Input, Host compute and "All others"
-(Python and whatever else no TensorFlow op accounts for); online it also draws a step-time graph and a verdict.
-The Input pipeline analyzer shows the same verdict, offline too. What the verdict means (thresholds of the
-profiler's own code):
-  "HIGHLY input-bound because X% ... waiting for input": 20% or more of the step time waits for input;
-  "MODERATELY input-bound because X% ...": 5% to 20%;
-  "POTENTIALLY input-bound because X% ... 'All Others' time": less than 5% waits for input, but 3% or more of
-      the step time is "All others", which the profiler cannot put on any TensorFlow op; in this loop that is
-      Python's own time (calling the step, the Python side of next()), not the input pipeline. The optimized run
-      often gets this verdict: it does not say that the run still waits for input;
-  "NOT input-bound because only X% ...": less than 5% input and less than 3% "All others".
-The Trace viewer shows the timeline of every profiled step. The page draws its graphs and tables with Google
-Charts, loaded from the internet: offline the step-time graph and the Input pipeline analyzer's time per
-tf.data stage are not drawn (the analyzer then says "Host side analysis can not be done without
-instrumentation", although the profile holds that breakdown).
-The script prints the share of step time it measured waiting for input, over the same steps as the Overview
-page (which leaves out the first and the last profiled step); the profiled steps come after one epoch of
-warm-up, when the optimized pipeline's cache is full.
+TensorBoard tab: Profile. Pick a run (`<run>/naive/<time>` or `<run>/optimized/<time>`), then a tool: the
+Overview page (step time split into Input, Host compute and "All others", and a verdict), the Input pipeline
+analyzer, or the Trace viewer (the timeline of every profiled step).
 Run it:   python 08_profiler.py              (or --quick for a smoke test)
-View it:  tensorboard --logdir logs/08_profiler
-Time on a 2-core CPU: about 16 s with --quick (19 s by default on digits); about
-10 minutes with CIFAR-10 (2 epochs per pipeline; estimated at 117 s an epoch, see the README).
+View it:  tensorboard --logdir logs/08_profiler/<run>     (the script prints this run's directory)
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
@@ -49,33 +31,89 @@ MIN_WARM_UP_STEPS = 3
 # Overview page counts all but the first and the last of them (checked: 32 profiled steps give 30 rows).
 PROFILED_STEPS = 32
 
+# ## Step markers: what the Profile tab counts as a step
+#
+# The profiler records everything TensorFlow does while it runs, but it only knows where a training step
+# begins and ends when the loop tells it. `tf.profiler.experimental.Trace("train", step_num=step, _r=1)` around
+# each step is that step marker: the Overview page and the Input pipeline analyzer count one step per marker,
+# and everything inside it is that step's time. Fetching the batch (`next(iterator)`) happens inside the
+# marker, so that the time spent waiting for input is part of the step, as it is in training.
+# (Keras 3's `profile_batch` records no step markers: docs/limitations.md, "No step markers from profile_batch".)
 
-def naive_train_pipeline(dataset, batch_size):
-    """The same training data the slow way: one image at a time, no cache, no parallelism, no prefetch."""
-    augment = starter.make_augment(dataset.channels, dataset.flip)
-    # TensorFlow 2.x quietly optimizes every pipeline: it injects a prefetch at the end, fuses a map followed
-    # by a batch into one parallel step, and autotunes buffer sizes. That is why a "naive" pipeline is often
-    # faster than a learner expects; here those optimizations are switched off, so that naive means naive.
-    options = tf.data.Options()
-    options.experimental_optimization.inject_prefetch = False
-    options.experimental_optimization.map_and_batch_fusion = False
-    options.autotune.enabled = False
-    return (
-        dataset.train.map(starter.normalize)
-        .shuffle(min(starter.SHUFFLE_BUFFER, dataset.num_train))
-        .map(augment)
-        .batch(batch_size)
-        .with_options(options)
+
+def run_steps(train_step, iterator, steps, progress):
+    """Runs the training steps numbered `steps`, each inside its step marker.
+
+    Returns:
+        {step: (seconds waiting for the batch, seconds for the whole step)}, as this script measures them.
+    """
+    timings = {}
+    for step in steps:
+        started = time.perf_counter()
+        with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
+            images, labels = next(iterator)
+            fetched = time.perf_counter()
+            # float() waits until the step has really finished (on a GPU too), so all its work is inside.
+            loss = float(train_step(images, labels))
+        timings[step] = (fetched - started, time.perf_counter() - started)
+        progress.add(1, values=[("loss", loss)])
+    return timings
+
+
+# ## Starting and stopping the profiler
+#
+# `tf.profiler.experimental.start(logdir)` begins recording and `tf.profiler.experimental.stop()` writes what
+# it recorded to `<logdir>/plugins/profile/<time>/<host>.xplane.pb`, which the Profile tab lists as the run
+# `<logdir>/<time>`. A profile is large and slows training down, so only a few steps are recorded, after a
+# warm-up epoch: `try`/`finally` writes the profile even when Ctrl-C stops the run halfway.
+
+
+def train_and_profile(batches, dataset, args, profile_dir):
+    """Trains a fresh CNN on `batches`, profiling PROFILED_STEPS steps after a warm-up epoch into `profile_dir`.
+
+    Returns:
+        (share, counted_steps): the share of step time spent waiting for the next batch over the steps the
+        Overview page counts (the sum of the waits over the sum of the step times), and those steps.
+    """
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    train_step = starter.make_steps(model, keras.optimizers.Adam(learning_rate=1e-3)).train_step
+    profiled_steps, counted_steps, epochs = profile_plan(len(batches), args.epochs)
+    if epochs > args.epochs:
+        print(
+            f"Note: an epoch has {len(batches)} batch(es): training {epochs} epochs instead of "
+            f"{args.epochs}, to have enough steps to profile."
+        )
+    total_steps = epochs * len(batches)
+    print(
+        f"Profiling steps {profiled_steps.start} to {profiled_steps.stop - 1} of {total_steps}, after a warm-up epoch."
     )
+    # An explicit iterator, so that fetching each batch can happen inside that step's marker.
+    iterator = iter(batches.repeat(epochs))
+    # The bar shows each step's own loss (a "stateful" metric, shown as given): 08 logs no loss to compare it with.
+    progress = keras.utils.Progbar(total_steps, stateful_metrics=("loss",))
+
+    run_steps(train_step, iterator, range(profiled_steps.start), progress)
+    tf.profiler.experimental.start(str(profile_dir))
+    try:
+        timings = run_steps(train_step, iterator, profiled_steps, progress)
+    finally:
+        tf.profiler.experimental.stop()
+    run_steps(train_step, iterator, range(profiled_steps.stop, total_steps), progress)
+
+    waiting = sum(timings[step][0] for step in counted_steps)
+    return waiting / sum(timings[step][1] for step in counted_steps), counted_steps
+
+
+# ## Which steps to profile
+#
+# The profiled steps follow a warm-up of one whole epoch, so that the optimized pipeline's cache is full and the
+# training step is traced. When the epochs asked for hold too few steps (with `--quick`, or a large
+# `--batch-size`), the lesson trains more epochs rather than profiling fewer steps, and says so: a step-time
+# graph of one or two steps says nothing.
 
 
 def profile_plan(steps_per_epoch, epochs, profiled=PROFILED_STEPS):
     """Which steps to profile, which of them the Overview page counts, and how many epochs to train.
-
-    The profiled steps follow a warm-up of one whole epoch (at least MIN_WARM_UP_STEPS steps), so the optimized
-    pipeline's cache is full and the training step is traced. When the epochs asked for hold too few steps
-    (with --quick, or a large --batch-size), training runs more epochs rather than profiling fewer steps: a
-    step-time graph of one or two steps says nothing.
 
     Returns:
         (profiled_steps, counted_steps, epochs_to_train): two ranges of global step numbers (0 is the first
@@ -89,61 +127,62 @@ def profile_plan(steps_per_epoch, epochs, profiled=PROFILED_STEPS):
     return profiled_steps, counted_steps, max(epochs, epochs_needed)
 
 
-def train_and_profile(batches, dataset, args, profile_dir):
-    """Trains a fresh CNN on `batches`, profiling a few steps into `profile_dir`.
+# ## A naive pipeline to compare with
+#
+# The optimized pipeline is the starter's: cache, augment whole batches in parallel, prefetch, so the next
+# batch is ready before it is asked for. The naive one makes the same batches one image at a time. TensorFlow
+# quietly optimizes every pipeline (it injects a prefetch, fuses a map followed by a batch into one parallel
+# step, and autotunes buffer sizes), so those optimizations are switched off here: naive then means naive.
 
-    Returns:
-        (share, counted_steps): the share of step time spent waiting for the next batch over the steps the
-        Overview page counts, as measured here (the sum of the waits over the sum of the step times, as the
-        profiler computes its own), and those steps.
-    """
-    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    train_step = starter.make_steps(model, keras.optimizers.Adam(learning_rate=1e-3)).train_step
-    steps_per_epoch = len(batches)
-    profiled_steps, counted_steps, epochs = profile_plan(steps_per_epoch, args.epochs)
-    if epochs > args.epochs:
-        print(f"An epoch has {steps_per_epoch} batch(es): training {epochs} epochs to have enough steps to profile.")
-    print(
-        f"Profiling steps {profiled_steps.start} to {profiled_steps.stop - 1} of {epochs * steps_per_epoch}, "
-        "after a warm-up epoch."
+
+def naive_train_pipeline(dataset, batch_size):
+    """The same training data the slow way: one image at a time, no cache, no parallelism, no prefetch."""
+    augment = starter.make_augment(dataset.channels, dataset.flip)
+    options = tf.data.Options()
+    options.experimental_optimization.inject_prefetch = False
+    options.experimental_optimization.map_and_batch_fusion = False
+    options.autotune.enabled = False
+    return (
+        dataset.train.map(starter.normalize)
+        .shuffle(min(starter.SHUFFLE_BUFFER, dataset.num_train))
+        .map(augment)
+        .batch(batch_size)
+        .with_options(options)
     )
-    # An explicit iterator, so that fetching each batch can happen inside that step's Trace below.
-    iterator = iter(batches.repeat(epochs))
-    # The bar shows each step's own loss (a "stateful" metric, shown as given): 08 logs no loss to compare it with,
-    # and an average over epochs would be neither an epoch's mean nor the step's value.
-    progress = keras.utils.Progbar(epochs * steps_per_epoch, stateful_metrics=("loss",))
-    waiting = total = 0.0
-    profiling = False
-    try:
-        for step in range(epochs * steps_per_epoch):
-            if step == profiled_steps.start:
-                tf.profiler.experimental.start(str(profile_dir))
-                profiling = True
-            started = time.perf_counter()
-            # A Trace named "train" with the step's number is the step marker that the Overview page counts;
-            # everything inside it, the wait for the next batch included, is that step's time.
-            with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
-                images, labels = next(iterator)
-                fetched = time.perf_counter()
-                # float() waits until the step has really finished (on a GPU too), so all its work is inside.
-                loss = float(train_step(images, labels))
-            if step in counted_steps:
-                waiting += fetched - started
-                total += time.perf_counter() - started
-            if step == profiled_steps.stop - 1:
-                tf.profiler.experimental.stop()
-                profiling = False
-            progress.add(1, values=[("loss", loss)])
-    finally:
-        # Stopping the profiler writes its profile: on Ctrl-C too, the steps profiled so far are kept.
-        if profiling:
-            tf.profiler.experimental.stop()
-    return waiting / total, counted_steps
+
+
+# ## Reading the verdict
+#
+# The script prints the share of step time it measured waiting for input, over the steps the Overview page
+# counts. The profiler's own Input share is lower: it counts only tf.data's work as Input, and the Python side
+# of `next()` as "All others". For the naive pipeline the two differ by a few points; for the optimized one,
+# whose short wait is partly Python's, the profiler's share has measured from a point lower to less than half
+# of the script's (measured pairs: docs/tabs.md, "Profile").
+#
+# The Overview page's verdict applies its thresholds to its own figures: "HIGHLY input-bound" from 20% Input,
+# "MODERATELY" from 5%; below that, "POTENTIALLY input-bound" when 3% or more of the step is "All others" (in
+# this loop, Python's own time, not a wait for input), else "NOT input-bound". Offline, the page draws no
+# step-time graph: it needs Google Charts from the internet (docs/limitations.md, "The Profile tab offline").
+
+
+def print_shares(shares, counted_steps, device):
+    """Prints each pipeline's measured share of step time spent waiting for input."""
+    print(
+        f"\nWaiting for input, as a share of step time on the {device}, measured by this script over steps "
+        f"{counted_steps.start} to {counted_steps.stop - 1}\n(the steps the Overview page counts: all profiled "
+        "steps but the first and the last):"
+    )
+    for name, share in shares.items():
+        print(f"  {name:>9}: {share:.1%}")
+    print(
+        "The profiler's Input share (Overview page) is lower: by a few points for the naive pipeline, by up to half\n"
+        "or more for the optimized one, as it counts the Python side of next() as 'All others'. Its verdict's\n"
+        "thresholds (20% and 5%) apply to its own figures, not to the ones above."
+    )
 
 
 def make_parser():
-    parser = plumbing.make_parser("Profile training with a naive and an optimized input pipeline.", epochs=2)
-    return parser
+    return plumbing.make_parser("Profile training with a naive and an optimized input pipeline.", epochs=2)
 
 
 def main(argv=None):
@@ -156,35 +195,17 @@ def main(argv=None):
 
     # Both pipelines feed the same model the same data; only the way the batches are made differs.
     pipelines = {
-        # One image at a time, no cache, no parallel work, no prefetch: the model waits for every batch.
         "naive": naive_train_pipeline(dataset, args.batch_size),
-        # Cache, augment whole batches in parallel (compiled with XLA), prefetch: the next batch is ready before
-        # it is asked for.
         "optimized": starter.train_pipeline(dataset, args.batch_size),
     }
     shares = {}
     for name, batches in pipelines.items():
         print(f"\nThe {name} pipeline:")
-        # The profiler writes <run_dir>/<name>/plugins/profile/<time>/<host>.xplane.pb: the Profile tab lists
-        # it as the run <run_dir name>/<name>/<time>.
         shares[name], counted_steps = train_and_profile(batches, dataset, args, run_dir / name)
-
-    print(
-        f"\nWaiting for input, as a share of step time on the {device}, measured by this script over steps "
-        f"{counted_steps.start} to {counted_steps.stop - 1}\n(the steps the Overview page counts: all profiled "
-        "steps but the first and the last):"
-    )
-    for name, share in shares.items():
-        print(f"  {name:>9}: {share:.1%}")
-    print(
-        "The profiler's own figure for these steps is a little lower: its Input Time (Overview page) over its step\n"
-        "time (Input pipeline analyzer), with the Python side of next() counted as 'All Others'. A 'POTENTIALLY\n"
-        "input-bound' verdict is about that 'All Others' time (Python's, in this loop), not about waiting for input.\n"
-        "The verdict's thresholds (20% and 5%) apply to the profiler's figure, not to the ones above."
-    )
-    plumbing.print_view_command(
-        run_dir, "Profile (choose a run, then Overview, Input pipeline analyzer or Trace viewer)"
-    )
+    print_shares(shares, counted_steps, device)
+    plumbing.print_view_command(run_dir, "Profile")
+    print("In the Profile tab, pick a run (naive or optimized), then the Overview page, the Input pipeline analyzer")
+    print("or the Trace viewer in the Tools menu.")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,10 @@
 Title: Text: the model's most confident mistakes as a Markdown table, every epoch
 Description: `tf.summary.text` renders Markdown: a table for data, a fenced code block for preformatted text.
 
-TensorBoard tab: Text. `mistakes` (one table per epoch: slide the step to watch the list change) holds the
-held-out test images the model gets wrong, the most confident mistakes first, with each image's index in
-the test split, its true class, the predicted class and the model's confidence; `settings` (the run's
-flags, as a table) and `model_summary` (Keras's summary, as a code block) are written once, at step 0.
+TensorBoard tab: Text. `mistakes` holds one table per epoch (slide the step to watch it change); `settings` and
+`model_summary` are written once, at step 0.
 Run it:   python 09_text.py     (or --quick for a smoke test; --mistakes N for the rows of each table)
-View it:  tensorboard --logdir logs/09_text
-Time on a 2-core CPU: about 14 s with --quick (the same for the default 5 epochs of digits);
-about 10 minutes for 5 epochs of CIFAR-10 (estimated at 117 s an epoch, see the README).
+View it:  tensorboard --logdir logs/09_text/<run>     (the script prints this run's directory)
 """
 
 # ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
@@ -28,6 +24,13 @@ LESSON = "09_text"  # its logs go to <logdir>/09_text/
 LEARNING_RATE = 1e-3
 DEFAULT_MISTAKES = 20
 
+# ## Markdown in the Text tab
+#
+# `tf.summary.text(tag, text, step)` logs a string, and the Text tab renders it as Markdown. A Markdown table
+# suits data, such as this run's settings. Markdown joins consecutive lines into one paragraph, so text whose
+# lines and spaces matter, such as Keras's model summary, goes into a fenced code block, which keeps every line
+# and space, in a fixed-width font.
+
 
 def settings_markdown(args, dataset):
     """The run's settings as a two-column Markdown table."""
@@ -44,25 +47,24 @@ def settings_markdown(args, dataset):
 
 
 def model_summary_markdown(model):
-    """Keras's model summary as a Markdown code block.
-
-    Markdown joins consecutive lines into one paragraph, so without the fence the summary's table would
-    show as one long line. The fence keeps every line and space, in a fixed-width font.
-    """
+    """Keras's model summary as a Markdown code block (without the fence, its table would be one long line)."""
     captured = []
     model.summary(print_fn=lambda text, **_: captured.append(text))
     return "```\n" + "\n".join(captured).rstrip() + "\n```"
 
 
-def mistakes_markdown(true_labels, probabilities, class_names, limit, epoch):
-    """A Markdown table of the misclassified test images, the most confident mistakes first.
+# ## The model's most confident mistakes
+#
+# After each epoch the model predicts every held-out test image. The images it gets wrong, the most confident
+# mistakes first, make a table with each image's index in the test split (so you can look it up), its true
+# class, the predicted class and the model's confidence. The test pipeline is never shuffled, so position i of
+# its output is test image i.
 
-    Args:
-        true_labels: N integer class indices, in the order of the test split.
-        probabilities: an (N, num_classes) array of predicted class probabilities.
-        class_names: the name of each class index.
-        limit: at most this many rows; a table of thousands of rows helps nobody.
-        epoch: the epoch number shown in the heading line (counted from 1).
+
+def mistakes_markdown(true_labels, probabilities, class_names, limit, epoch):
+    """A Markdown table of the misclassified test images, the most confident first, at most `limit` rows.
+
+    `true_labels` and `probabilities` ((N, num_classes)) are in test-split order; `epoch` counts from 1.
     """
     predicted_labels = probabilities.argmax(axis=1)
     confidence = probabilities.max(axis=1)
@@ -93,6 +95,45 @@ def mistakes_markdown(true_labels, probabilities, class_names, limit, epoch):
     )
 
 
+# ## Writing the text, once and every epoch
+#
+# The settings and the model summary describe the whole run: they are written once, at step 0. The table of
+# mistakes is written after each epoch, at that epoch's step, so the Text tab's step slider moves through them.
+# A writer writes to disk when its `with writer.as_default():` block ends; closing it in `finally` keeps every
+# epoch logged so far when Ctrl-C stops the run.
+
+
+def train_and_log_mistakes(model, dataset, args, writer):
+    """Trains `model` for `args.epochs` epochs, logging the table of mistakes after each one."""
+    steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=LEARNING_RATE))
+    train_batches = starter.train_pipeline(dataset, args.batch_size)
+    test_batches = starter.test_pipeline(dataset, args.batch_size)
+    for epoch in range(args.epochs):
+        print(f"Epoch {epoch + 1}/{args.epochs}")
+        for metric in steps.metrics:
+            metric.reset_state()
+        # The bar shows the epoch's running mean loss and accuracy, not the last batch's.
+        progress = starter.epoch_progbar(len(train_batches))
+        for images, labels in train_batches:
+            steps.train_step(images, labels)
+            progress.add(1, values=starter.epoch_means(steps))
+
+        true_labels, probabilities = starter.evaluate(steps.test_step, test_batches)
+        table = mistakes_markdown(true_labels, probabilities, dataset.class_names, args.mistakes, epoch + 1)
+        with writer.as_default():
+            tf.summary.text("mistakes", table, step=epoch)
+        wrong = int((probabilities.argmax(axis=1) != true_labels).sum())
+        accuracy = steps.test_accuracy.result()
+        print(f"  test accuracy {accuracy:.4f}; the table lists {min(wrong, args.mistakes)} of the {wrong} mistakes")
+
+
+# ## The lesson from start to end
+#
+# `main` reads the flags (`--mistakes` caps the rows of each table), loads the data, makes a new run directory
+# and its writer, logs the settings and the model summary, then trains while logging the mistakes, and prints
+# the command that shows them.
+
+
 def make_parser():
     parser = plumbing.make_parser("Log the model's most confident mistakes as a Markdown table in the Text tab.")
     parser.add_argument(
@@ -108,41 +149,22 @@ def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
     plumbing.note_large_batch(args.batch_size, dataset.num_train)
+    if args.mistakes > dataset.num_test:
+        print(
+            f"Note: --mistakes {args.mistakes} is more than the {dataset.num_test:,} held-out test images: "
+            "each table lists every mistake."
+        )
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
-
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=LEARNING_RATE))
-    train_batches = starter.train_pipeline(dataset, args.batch_size)
-    # The test pipeline is never shuffled, so position i of its output is test image i.
-    test_batches = starter.test_pipeline(dataset, args.batch_size)
 
     writer = tf.summary.create_file_writer(str(run_dir))
     try:
-        # Written once, at step 0: what this run is. Both render as Markdown in the Text tab.
         with writer.as_default():
             tf.summary.text("settings", settings_markdown(args, dataset), step=0)
             tf.summary.text("model_summary", model_summary_markdown(model), step=0)
-
-        for epoch in range(args.epochs):
-            print(f"Epoch {epoch + 1}/{args.epochs}")
-            for metric in steps.metrics:
-                metric.reset_state()
-            # The bar shows the epoch's running mean loss and accuracy, not the last batch's.
-            progress = starter.epoch_progbar(len(train_batches))
-            for images, labels in train_batches:
-                steps.train_step(images, labels)
-                progress.add(1, values=starter.epoch_means(steps))
-
-            # The mistakes are those on the held-out split, after the epoch's training.
-            true_labels, probabilities = starter.evaluate(steps.test_step, test_batches)
-            table = mistakes_markdown(true_labels, probabilities, dataset.class_names, args.mistakes, epoch + 1)
-            with writer.as_default():
-                tf.summary.text("mistakes", table, step=epoch)
-            print(f"  test accuracy {steps.test_accuracy.result():.4f}; the table lists up to {args.mistakes} mistakes")
+        train_and_log_mistakes(model, dataset, args, writer)
     finally:
-        # Closing flushes to disk, so a Ctrl-C keeps every epoch logged so far.
         writer.close()
-
     plumbing.print_view_command(run_dir, "Text")
 
 

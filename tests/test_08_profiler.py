@@ -125,14 +125,25 @@ def test_the_naive_pipeline_waits_longer_for_input_in_the_profile_too(overview_p
     assert naive > optimized
 
 
+def test_it_says_when_it_trains_more_epochs_than_asked_for(profiler_run):
+    # --quick on digits: 16 batches an epoch, so the warm-up epoch and the 32 profiled steps need 3 epochs, not
+    # the one epoch that --quick asks for.
+    assert "Note: an epoch has 16 batch(es): training 3 epochs instead of 1," in profiler_run.stdout
+    assert "Profiling steps 16 to 47 of 48, after a warm-up epoch." in profiler_run.stdout
+
+
+def test_the_closing_lines_name_the_profile_tab_in_plain_english(profiler_run):
+    assert "Then open http://localhost:6006 and the Profile tab." in profiler_run.stdout
+
+
 def test_it_says_which_device_ran(profiler_run):
     assert re.search(r"^Training runs on the (CPU|GPU)\.$", profiler_run.stdout, re.MULTILINE)
 
 
 def test_an_epoch_of_one_batch_still_gives_a_profile_of_each_pipeline(run_script):
-    # --quick keeps 1,024 images: one batch of 1,024 per epoch.
+    # --quick keeps 1,024 images: one batch of 1,024 per epoch, so 3 warm-up steps and 32 profiled ones take 35.
     one_batch = run_script("08_profiler.py", "--batch-size", "1024")
-    assert "An epoch has 1 batch(es): training" in one_batch.stdout
+    assert "Note: an epoch has 1 batch(es): training 35 epochs instead of 1," in one_batch.stdout
     for pipeline in ("naive", "optimized"):
         assert len(xplane_profiles(one_batch.run_dir, pipeline)) == 1, pipeline
 

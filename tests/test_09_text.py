@@ -100,6 +100,25 @@ def test_mistakes_markdown_keeps_only_mistakes_sorted_and_limited():
     assert "|" not in no_mistakes and "**0 of 1**" in no_mistakes
 
 
+def test_each_epoch_says_how_many_mistakes_its_table_lists(text_run, logged):
+    epoch_line = r"^  test accuracy [0-9.]+; the table lists (\d+) of the (\d+) mistakes$"
+    printed = re.findall(epoch_line, text_run.stdout, re.M)
+    assert len(printed) == EPOCHS
+    for (listed, wrong), (_, table) in zip(printed, logged["mistakes"], strict=True):
+        assert int(wrong) == int(HEADING.match(table).group(2))
+        assert int(listed) == len(ROW.findall(table)) == min(int(wrong), text_script.DEFAULT_MISTAKES)
+
+
+def test_more_mistakes_than_test_images_is_said_in_one_line(run_script):
+    # --quick on digits holds 360 held-out test images.
+    capped = run_script("09_text.py", "--epochs", "1", "--mistakes", "400")
+    assert "Note: --mistakes 400 is more than the 360 held-out test images: each table lists every mistake." in (
+        capped.stdout
+    )
+    table = tb_read.tensor_values(tb_read.load(capped.run_dir), "mistakes")[0][1].item().decode()
+    assert len(ROW.findall(table)) == int(HEADING.match(table).group(2))
+
+
 def test_the_run_prints_no_python_warnings_and_the_view_command(text_run):
     assert "Warning" not in text_run.stderr
     assert f"tensorboard --logdir {text_run.run_dir.parent}" in text_run.stdout

@@ -6,6 +6,7 @@ epoch), with one flag, into its own directory, and the tests read the logs back 
 A Keras release that changes what a flag writes fails a test here: then update that row of docs/keras-callback.md.
 """
 
+import importlib
 import json
 
 import keras
@@ -13,8 +14,6 @@ import numpy as np
 import pytest
 import tb_read
 import tensorflow as tf
-
-import utils
 
 EXAMPLES, BATCH_SIZE, EPOCHS = 32, 8, 2
 BATCHES_PER_EPOCH = EXAMPLES // BATCH_SIZE
@@ -340,7 +339,7 @@ def projector_runs(logdir):
 @pytest.fixture(scope="module")
 def embeddings_logdir(tmp_path_factory):
     """A logdir with a fit of an Embedding model (embeddings_freq=1) in `keras`, and in `checkpoint` the same kind of
-    embedding written the way the Projector reads it (utils.write_projector, as 07_projector.py does)."""
+    embedding written the way the Projector reads it (as 07_projector.py writes it)."""
     logdir = tmp_path_factory.mktemp("embeddings_freq")
     rng = np.random.default_rng(0)
     tokens, labels = rng.integers(0, 10, (EXAMPLES, 4)), rng.integers(0, NUM_CLASSES, EXAMPLES)
@@ -349,7 +348,11 @@ def embeddings_logdir(tmp_path_factory):
     )
     fit(model, logdir / "keras", data=(tokens, labels), embeddings_freq=1)
     (logdir / "checkpoint").mkdir()
-    utils.write_projector(logdir / "checkpoint", {"embedding": rng.random((10, 3))}, np.arange(10) % 3, ["a", "b", "c"])
+    projector_lesson = importlib.import_module("07_projector")
+    tensor_files, _ = projector_lesson.write_projector_files(
+        logdir / "checkpoint", {"embedding": rng.random((10, 3))}, np.arange(10) % 3, ["a", "b", "c"]
+    )
+    projector_lesson.write_projector_config(logdir / "checkpoint", tensor_files)
     return logdir
 
 
