@@ -58,7 +58,7 @@ def with_autotune_off(pipeline):
 
     With the autotuner on, a fresh iterator that reads as fast as it can sometimes runs a whole epoch at a much
     lower rate, at chance, so the ratio of the two pipelines swung from round to round rather than measuring their
-    work (bench/README.md, "Pipelines alone, autotuner off"). Off, each AUTOTUNE map keeps the autotuner's starting
+    work (bench/README.md, "How it measures"). Off, each AUTOTUNE map keeps the autotuner's starting
     parallelism (one call per core, 16 at most). Training is measured with the autotuner on, as the scripts run:
     there the step is many times slower than either pipeline, and what a pipeline costs it is the CPU the pipeline
     takes from the step.
