@@ -17,7 +17,8 @@ Each notebook holds, in reading order:
 - a flags cell, `FLAGS = ["--quick"]`;
 - the script's cells, prose and code, in the script's order; its imports share one cell;
 - `ctrl_c.run(main, FLAGS)`, in place of `if __name__ == "__main__": ctrl_c.run(main)`;
-- `%tensorboard` on the newest run of the lesson, with the flags of the script's own "View it:" command.
+- `%tensorboard` on the newest run of the lesson, with the flags of the script's own "View it:" command (or on
+  the directory that command names, when it is not the lesson's own: `--logdir logs`).
 
 The repository's address in the Colab field is, in this order: --repository; the address of the clone's `origin`
 remote, when it is a public one (https://host/path, git@host:path or ssh://, written as https://host/path without
@@ -142,6 +143,13 @@ runs = [run for run in Path("{lesson_dir}").iterdir() if run.is_dir()]
 newest_run = max(runs, key=lambda run: run.stat().st_mtime)
 %tensorboard --logdir "{{newest_run}}"{other_flags}"""
 
+# For a script whose "View it:" line names another directory than its own runs' (all of logs/, say).
+PLAIN_TENSORBOARD_CELL = """\
+# The script's tab, in the notebook. In a terminal, the same view is:
+#   {command}
+%load_ext tensorboard
+%tensorboard {arguments}"""
+
 MAIN_GUARD_BODY = "ctrl_c.run(main)"
 
 
@@ -260,16 +268,19 @@ def view_command(docstring):
 
 
 def tensorboard_cell(command, script_name):
-    """The %tensorboard cell for a "View it:" command: `tensorboard --logdir logs/<lesson>/<run> [flags]`, or the
-    older `--logdir logs/<lesson> [flags]`; either way the cell shows the newest run, with the same flags."""
+    """The %tensorboard cell for a "View it:" command. For `tensorboard --logdir logs/<lesson>/<run> [flags]`, or
+    the older `--logdir logs/<lesson> [flags]`, the cell shows the lesson's newest run, with the same flags; for
+    any other directory without a placeholder (`--logdir logs`), that directory."""
     words = shlex.split(command)
     if words[:2] != ["tensorboard", "--logdir"] or len(words) < 3:
-        fail(f'{script_name}: its "View it:" line must start with `tensorboard --logdir logs/<lesson>/<run>`')
-    lesson_dir = words[2].removesuffix("<run>").rstrip("/")
-    if lesson_dir != f"logs/{Path(script_name).stem}":
-        fail(f'{script_name}: its "View it:" line must name --logdir logs/{Path(script_name).stem}/<run>')
+        fail(f'{script_name}: its "View it:" line must start with `tensorboard --logdir`')
+    lesson_dir = f"logs/{Path(script_name).stem}"
     other_flags = "".join(f" {shlex.quote(word)}" for word in words[3:])
-    return TENSORBOARD_CELL.format(lesson_dir=lesson_dir, other_flags=other_flags)
+    if words[2].rstrip("/") in (lesson_dir, f"{lesson_dir}/<run>"):
+        return TENSORBOARD_CELL.format(lesson_dir=lesson_dir, other_flags=other_flags)
+    if "<" in words[2]:
+        fail(f'{script_name}: the only placeholder its "View it:" line may hold is --logdir {lesson_dir}/<run>')
+    return PLAIN_TENSORBOARD_CELL.format(command=shlex.join(words), arguments=shlex.join(words[1:]))
 
 
 # ---------------------------------------------------------------------------------------------------
