@@ -22,9 +22,9 @@ Each notebook holds, in reading order:
 
 The repository's address in the Colab field is, in this order: --repository; the address of the clone's `origin`
 remote, when it is a public one (https://host/path, git@host:path or ssh://, written as https://host/path without
-credentials or `.git`); else the address the notebook already holds; else empty (Colab then asks for it in one
-line). --check compares everything but that address, so it gives the same answer in any clone: a CI clone whose
-origin is a local directory, this repository's own clone, or a fork on GitHub.
+credentials or `.git`); else the address the notebook already holds (a new notebook: what the others hold); else
+empty (Colab then asks for it in one line). --check compares everything but that address, so it gives the same
+answer in any clone: a CI clone whose origin is a local directory, this repository's own clone, or a fork on GitHub.
 """
 
 import argparse
@@ -405,6 +405,16 @@ def write_notebooks(repository=None, root=ROOT, notebook_dir=NOTEBOOK_DIR):
     return written
 
 
+def public_address_argument(text):
+    """argparse type: a public repository address, normalized as public_address does."""
+    address = public_address(text)
+    if address is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a public address such as https://github.com/<account>/<name>"
+        )
+    return address
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Generate notebooks/<script>.ipynb from the scripts.")
     parser.add_argument("--check", action="store_true", help="only say which notebooks are out of date")
@@ -427,16 +437,6 @@ def main(argv=None):
     for path in write_notebooks(args.repository):
         print(f"wrote {path.relative_to(ROOT)}")
     print(f"{len(scripts())} notebooks in {NOTEBOOK_DIR.relative_to(ROOT)}/ are up to date.")
-
-
-def public_address_argument(text):
-    """argparse type: a public repository address, normalized as public_address does."""
-    address = public_address(text)
-    if address is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a public address such as https://github.com/<account>/<name>"
-        )
-    return address
 
 
 if __name__ == "__main__":
