@@ -1,8 +1,9 @@
 """The notebooks (first half): each runs top to bottom in a real Jupyter kernel, offline, and shows its tab inline.
 
 The notebooks run in two test files, every other one in each, so that pytest-xdist's two processes share them.
-This file also checks that every notebook is what tools/make_notebooks.py makes of its script today, and how the
-generator lays a script out.
+This file also checks that every notebook is what tools/make_notebooks.py makes of its script today, how the
+generator lays a script out (prose and code cells, each lesson's at most 40 lines), and where Colab's cell takes the
+repository's address from.
 """
 
 import ast

@@ -2,6 +2,8 @@
 
 One of them runs in a kernel with no `tensorboard` program on PATH, as VS Code starts a kernel from a virtual
 environment that was never activated: the setup cell's TENSORBOARD_BINARY must still let %tensorboard start it.
+Colab's cell is checked in a kernel too: outside Colab it does nothing; in Colab with an empty repository field it
+stops with one line that says what to type.
 """
 
 import shutil
@@ -40,7 +42,7 @@ def test_colab_s_cell_with_an_empty_field_stops_with_one_line_that_says_what_to_
     test_notebook = nbformat.v4.new_notebook(
         cells=[
             # Outside Colab the cell does nothing, whatever its field holds.
-            nbformat.v4.new_code_cell(source),
+            nbformat.v4.new_code_cell(colab_cell.source),
             # In Colab (google.colab imported), with the field empty.
             nbformat.v4.new_code_cell(
                 "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')"
