@@ -5,16 +5,19 @@ What every numbered script shares but no lesson teaches: the plumbing around the
   (which never reads a Jupyter kernel's own command line), and the argparse types `positive_int` and
   `positive_float`;
 - `start`, every lesson's first line: the flags, the random seed and GPU memory growth (and, for Debugger V2 in a
-  notebook, no warning about cells that have no source file);
+  notebook, no warning about cells that have no source file). It runs when `main` starts, after the lesson's
+  imports, TensorFlow's among them: a mistyped flag is reported once TensorFlow has loaded, a few seconds in;
 - run directories that are never reused (`new_run_dir`, `shared_run_dir`) and `print_view_command`, the
-  `tensorboard --logdir ...` line every script ends with;
+  `tensorboard --logdir <run>` line every script ends with (this run alone, so that TensorBoard ticks its charts:
+  it ticks no run above MAX_RUNS_TICKED), and the command that compares it with the lesson's earlier runs;
 - the `auto` dataset choice: `resolve_dataset` (CIFAR-10 when it is cached or can be downloaded, else the
   offline `digits`, decided in seconds by `is_cached` and `can_connect`);
 - one-line errors (`fail`), the one-line note on a batch larger than the data (`note_large_batch`) and GPU memory
   growth (`configure_gpu`, which also keeps TensorFlow's "failed call to cuInit" line off a machine without an
   NVIDIA driver).
 
-It imports nothing of this repository. The video's own code (data, pipelines, CNN, training steps) is in
+It imports nothing of this repository, and TensorFlow and Keras only inside the functions that use them, so that
+importing it takes no time. The video's own code (data, pipelines, CNN, training steps) is in
 starter.py, TensorBoard helpers are in utils.py, and Ctrl-C is in ctrl_c.py.
 """
 
@@ -185,14 +188,39 @@ def shared_run_dir(logdir, lesson, name):
     return run_dir
 
 
+# TensorBoard's page ticks every run when it finds at most this many, and none above: every chart then opens empty
+# until "Toggle all runs" (checked on TensorBoard 2.21).
+MAX_RUNS_TICKED = 40
+
+
+def count_runs(directory):
+    """The number of runs TensorBoard finds under `directory`: the directories that hold an event file."""
+    return len({path.parent for path in Path(directory).rglob("*tfevents*") if path.is_file()})
+
+
+def _toggle_note(directory):
+    """The note that TensorBoard ticks none of the runs under `directory`, and how to tick them; "" when it ticks
+    them all."""
+    runs = count_runs(directory)
+    if runs <= MAX_RUNS_TICKED:
+        return ""
+    return f' ({runs} runs: above {MAX_RUNS_TICKED}, TensorBoard ticks none, so click "Toggle all runs")'
+
+
 def print_view_command(run_dir, tab, extra_flags=""):
-    """Prints the command that shows this script's logs, and the tab to open."""
-    experiment_dir = Path(run_dir).parent
+    """Prints where this run's logs are, the command that shows this run alone (so TensorBoard ticks its charts
+    when the page opens), the tab to open, and one line on how to compare it with the lesson's earlier runs."""
+    run_dir = Path(run_dir)
+    lesson_dir = run_dir.parent
     flags = f" {extra_flags}" if extra_flags else ""
     print(f"\nLogs written to {run_dir}")
     # Quoted for the shell, so that a path with a space (or any other special character) can be pasted as it is.
-    print(f"View them:  tensorboard --logdir {shlex.quote(str(experiment_dir))}{flags}")
-    print(f"Then open http://localhost:6006 and the {tab} tab.")
+    print(f"View them:  tensorboard --logdir {shlex.quote(str(run_dir))}{flags}")
+    print(f"Then open http://localhost:6006 and the {tab} tab{_toggle_note(run_dir)}.")
+    print(
+        f"To compare it with earlier runs:  tensorboard --logdir {shlex.quote(str(lesson_dir))}{flags}"
+        f"{_toggle_note(lesson_dir)}"
+    )
 
 
 CUDA_DRIVER_LIBRARY = "libcuda.so.1"  # NVIDIA's driver on Linux, which TensorFlow loads to use a GPU
@@ -234,7 +262,8 @@ def configure_gpu():
     The video set memory growth on `physical_devices[0]` unconditionally, which raises an IndexError on
     a machine without a GPU.
     """
-    import tensorflow as tf  # here, not at the top: the flags are checked before TensorFlow's slow import
+    # Here, not at the top: plumbing.py itself loads without TensorFlow, which takes seconds.
+    import tensorflow as tf
 
     # TensorFlow's first look for GPUs logs "E0000 ... failed call to cuInit: ... (303)" when there is no NVIDIA
     # driver: an ERROR line about a GPU the machine does not have. Only that line is dropped, and only when the

@@ -310,6 +310,7 @@ def check_notebook_run(notebook_path, notebook, repository, tensorboard):
     run_dir = run_dir_of(output, repository)
     assert run_dir.parent == repository / "logs" / notebook_path.stem
     CHECKS[lesson](run_dir, EPOCHS)
-    # The %tensorboard cell embeds the TensorBoard it started, on its port, serving this lesson's logs.
+    # The %tensorboard cell embeds the TensorBoard it started, on its port, serving this run alone (so that its
+    # runs are ticked when the page opens).
     assert tensorboard is not None, "the %tensorboard cell shows no frame of a TensorBoard it started"
-    assert (repository / tensorboard.logdir).resolve() in (run_dir.parent.resolve(), run_dir.resolve())
+    assert (repository / tensorboard.logdir).resolve() == run_dir.resolve()

@@ -65,8 +65,17 @@ def test_a_bad_flag_on_the_command_line_is_one_argparse_error(script, bad_flag):
     result = run_python(script, *bad_flag, timeout=120)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+    # The usage, then one error line; nothing ran.
     last_line = result.stderr.strip().splitlines()[-1]
     assert f"error: argument {bad_flag[0]}" in last_line
+    assert result.stderr.count("error:") == 1 and "usage: " in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_plumbing_loads_without_tensorflow():
+    # plumbing.py's docstring says so: TensorFlow and Keras are imported inside the functions that use them.
+    result = run_python("-c", "import sys, plumbing; print(sorted({'tensorflow', 'keras'} & set(sys.modules)))")
+    assert result.stdout.strip() == "[]", result.stderr[-2000:]
 
 
 # A new run directory (01, like every script but 06) and a shared experiment directory (06 --experiment).

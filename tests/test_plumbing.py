@@ -7,6 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from tensorboard.backend.event_processing import plugin_event_multiplexer
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer import event_file_writer
 
 import plumbing
 
@@ -106,13 +109,79 @@ def test_new_run_dir_on_an_unwritable_logdir_is_a_one_line_error(tmp_path, capsy
     assert len(error) == 1 and error[0].startswith("error: cannot write logs under --logdir")
 
 
+def printed_commands(output):
+    """The `--logdir` directory and other words of the "View them:" and "To compare ..." commands printed."""
+    commands = {}
+    for line in output.splitlines():
+        label, _, command = line.partition(":  ")
+        if label in ("View them", "To compare it with earlier runs"):
+            # What a learner pastes into a shell: shlex.split reads it as a POSIX shell would.
+            commands[label] = shlex.split(command.split("  (")[0])
+    return commands
+
+
 def test_the_view_command_round_trips_through_the_shell_with_a_space_in_the_path(tmp_path, capsys):
     run_dir = plumbing.new_run_dir(tmp_path / "my logs", "01_callbacks")
     plumbing.print_view_command(run_dir, "Scalars", "--samples_per_plugin images=1000")
-    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("View them:")]
-    # What a learner pastes into a shell: shlex.split reads it as a POSIX shell would.
-    command = shlex.split(line.removeprefix("View them:"))
-    assert command == ["tensorboard", "--logdir", str(run_dir.parent), "--samples_per_plugin", "images=1000"]
+    commands = printed_commands(capsys.readouterr().out)
+    assert commands["View them"] == ["tensorboard", "--logdir", str(run_dir), "--samples_per_plugin", "images=1000"]
+    assert commands["To compare it with earlier runs"] == [
+        "tensorboard",
+        "--logdir",
+        str(run_dir.parent),
+        "--samples_per_plugin",
+        "images=1000",
+    ]
+
+
+def write_runs(run_dir, names):
+    """One event file, with one scalar, in each of `run_dir`/<name>: what TensorBoard counts as a run each."""
+    for name in names:
+        writer = event_file_writer.EventFileWriter(str(run_dir / name))
+        value = summary_pb2.Summary.Value(tag="loss", simple_value=1.0)
+        writer.add_event(event_pb2.Event(step=0, summary=summary_pb2.Summary(value=[value])))
+        writer.close()
+
+
+def runs_tensorboard_finds(logdir):
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    return len(multiplexer.Runs())
+
+
+def test_after_four_runs_the_view_command_still_opens_on_at_most_40_runs(tmp_path, capsys):
+    # Four runs of a lesson that writes 15 TensorBoard runs each (02's train, test and its learning rates' runs).
+    names = ["train", "test", *(f"lr_{rate}/{split}" for rate in range(6) for split in ("train", "test")), "extra"]
+    for _ in range(4):
+        run_dir = plumbing.new_run_dir(tmp_path / "logs", "02_scalars_custom_loop")
+        write_runs(run_dir, names)
+    assert runs_tensorboard_finds(run_dir.parent) == 60
+    plumbing.print_view_command(run_dir, "Scalars")
+    printed = capsys.readouterr().out
+    commands = printed_commands(printed)
+    view_dir = Path(commands["View them"][2])
+    assert view_dir == run_dir and runs_tensorboard_finds(view_dir) == 15 <= plumbing.MAX_RUNS_TICKED
+    # The comparison names the lesson's directory, and says how to tick its 60 runs.
+    compare_line = [line for line in printed.splitlines() if line.startswith("To compare")][0]
+    assert Path(commands["To compare it with earlier runs"][2]) == run_dir.parent
+    assert '(60 runs: above 40, TensorBoard ticks none, so click "Toggle all runs")' in compare_line
+    assert "Toggle all runs" not in printed.replace(compare_line, "")
+
+
+def test_a_run_that_holds_more_than_40_runs_says_so_where_it_says_the_tab(tmp_path, capsys):
+    run_dir = plumbing.new_run_dir(tmp_path, "06_hparams")
+    write_runs(run_dir, [f"trial_{number}/{split}" for number in range(36) for split in ("train", "validation")])
+    plumbing.print_view_command(run_dir, "HParams")
+    (tab_line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Then open")]
+    assert tab_line.endswith('the HParams tab (72 runs: above 40, TensorBoard ticks none, so click "Toggle all runs").')
+
+
+def test_a_script_prints_the_command_that_shows_its_own_run(run_script):
+    run = run_script("05_graph.py")
+    commands = printed_commands(run.stdout)
+    assert Path(commands["View them"][2]) == run.run_dir
+    assert 0 < runs_tensorboard_finds(run.run_dir) <= plumbing.MAX_RUNS_TICKED
+    assert Path(commands["To compare it with earlier runs"][2]) == run.run_dir.parent
 
 
 def test_a_kernel_command_line_is_never_taken_for_a_lesson_s_flags(monkeypatch):
