@@ -17,6 +17,7 @@ import datetime
 import math
 import posixpath
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -82,7 +83,9 @@ def make_parser():
 def check_out(out):
     """Ends with a one-line error when --out names a file or a directory that already holds files."""
     if out is not None and Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
-        plumbing.fail(f"--out {out!r} already holds files: give a new or empty directory (nothing was written)")
+        plumbing.fail(
+            f"--out {out!r} already holds files (or is one): give a new or empty directory; nothing was written"
+        )
 
 
 def make_export_dir(out):
@@ -135,10 +138,10 @@ def find_runs(logdir):
 def damaged_event_files(run_dir):
     """The names of the run's event files that TensorBoard cannot read to the end, each with how far it gets."""
     damaged = []
-    for path in sorted(run_dir.glob("*tfevents*")):
+    for path in sorted(path for path in run_dir.glob("*tfevents*") if path.is_file()):
         records = list(event_file_loader.RawEventFileLoader(str(path)).Load())
         read_bytes = sum(len(record) + RECORD_FRAMING_BYTES for record in records)
-        if path.is_file() and read_bytes != path.stat().st_size:
+        if read_bytes != path.stat().st_size:
             damaged.append(f"{path.name} (truncated or corrupt after {len(records)} records)")
     return damaged
 
@@ -188,7 +191,7 @@ def read_logdir(runs):
 # One row per point is the tidy form that pandas, a spreadsheet or a plotting library all take. The table most
 # people want to look at is one tag with a row per step and a column per run; it is one line of pandas away:
 # `scalars[scalars.tag == tag].pivot_table(index="step", columns="run", values="value", aggfunc="last")`
-# (`aggfunc="last"` keeps the last value when one step was logged twice, as the chart does).
+# (`aggfunc="last"` keeps the later value when one step of a run was logged twice, by a rerun into the same run).
 
 
 def per_run_table(scalars, tag):
@@ -325,8 +328,9 @@ def tensorboard_smoothing(values, weight):
 # ## A figure for a report
 #
 # One tag across runs, as the Scalars tab draws it: each run's smoothed curve over its raw values, drawn faint, on
-# a step axis. The title says what is drawn and how it was smoothed, so the figure can go into a report as it is.
-# By default the tag is the first epoch loss the logs hold (`epoch_loss` from Keras' callback, 02's `loss`).
+# a step axis, and a y axis that leaves out the outliers (the tab's "Ignore outliers in chart scaling", on by
+# default). The title says what is drawn and how, so the figure can go into a report as it is. By default the tag
+# is the first epoch loss the logs hold (`epoch_loss` from Keras' callback, 02's `loss`).
 
 
 def chosen_tag(scalars, tag):
@@ -339,28 +343,46 @@ def chosen_tag(scalars, tag):
     return tag or default
 
 
+def y_range_without_outliers(values):
+    """A y range without the outliers, in the spirit of the Scalars tab's "Ignore outliers in chart scaling" (on by
+    default): the values that lie outside their 5th-95th percentile range by no more than its width, plus a 5%
+    margin. (The tab cuts at the percentiles themselves, which also cuts off the ends of a short curve.) None, so
+    everything is drawn, for two values or fewer."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) <= 2:
+        return None
+    low, high = np.percentile(values, [5, 95])
+    kept = values[(low - (high - low) <= values) & (values <= high + (high - low))]
+    margin = 0.05 * (kept.max() - kept.min()) or 0.05 * abs(kept.max()) or 0.05
+    return kept.min() - margin, kept.max() + margin
+
+
 def draw_tag(scalars, tag, smoothing, path):
     """Saves a PNG of `tag` across runs, smoothed as the Scalars tab smooths it, raw values faint behind."""
     series = scalars[scalars.tag == tag]
     shared, names = short_run_names(sorted(series.run.unique()))
     figure, axes = plt.subplots(figsize=(9, 5.5))
     colors = plt.get_cmap("tab10" if len(names) <= 10 else "tab20").colors
+    drawn = []
     for index, (run, name) in enumerate(names.items()):
         points = series[series.run == run]
-        color = colors[index % len(colors)]
-        marker = "o" if len(points) == 1 else None
+        color, marker = colors[index % len(colors)], "o" if len(points) == 1 else None
         if smoothing:
             axes.plot(points.step, points.value, color=color, alpha=0.25, linewidth=1, marker=marker)
-        axes.plot(points.step, tensorboard_smoothing(points.value, smoothing), color=color, label=name, marker=marker)
-    how = f"smoothed as in TensorBoard ({smoothing:g}); faint: the raw values" if smoothing else "raw values"
-    axes.set_title(f"{tag} across {len(names)} runs\n{how}", fontsize=12)
-    axes.set_xlabel("step")
-    axes.set_ylabel(tag)
+            drawn.append(points.value.to_numpy())
+        drawn.append(tensorboard_smoothing(points.value, smoothing))
+        axes.plot(points.step, drawn[-1], color=color, label=name, marker=marker)
+    # Like the tab, the y axis leaves out the outliers (a diverging run's first steps, say).
+    axes.set_ylim(y_range_without_outliers(np.concatenate(drawn)))
+    how = f"smoothed as in TensorBoard ({smoothing:g}), raw values faint" if smoothing else "raw values"
+    axes.set_title(f"{tag} across {len(names)} runs\n{how}; the y axis leaves out outliers")
+    axes.set(xlabel="step", ylabel=tag)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)
     legend_title = f"run (in {shared}/)" if shared else "run"
-    axes.legend(title=legend_title, fontsize="small", ncol=1 + len(names) // 12, loc="best", frameon=False)
+    axes.legend(title=legend_title, fontsize="small", ncol=1 + len(names) // 12, frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=150)
     plt.close(figure)
@@ -409,7 +431,7 @@ def main(argv=None):
     if tag is not None:
         print_per_run_table(scalars, tag)
     write_export(make_export_dir(args.out), scalars, hparams, tag, args.smoothing)
-    print(f"\nCompare with the tabs:  tensorboard --logdir {args.logdir}     (Scalars, HParams)")
+    print(f"\nCompare with the tabs:  tensorboard --logdir {shlex.quote(str(args.logdir))}     (Scalars, HParams)")
 
 
 if __name__ == "__main__":
