@@ -153,7 +153,8 @@ def damaged_event_files(run_dir):
 # TensorFlow 2's logs. TF2's `tf.summary.scalar`, and Keras' TensorBoard callback, write each point as a *tensor*
 # event tagged with the scalars plugin's metadata (tensorflow/tensorboard#5395): `Tensors()` returns those, and the
 # plugin name tells a scalar from an image or a histogram. Logs written by TF1's `tf.compat.v1.summary.scalar`
-# hold "simple values", which `Scalars()` does return; a run may hold both, so both are read.
+# hold "simple values", which `Scalars()` does return; a run may hold both, so both are read. (The Scalars tab's
+# CSV/JSON download links are the other way out, one series at a time, and hold at most 1,000 points of each.)
 
 
 def read_run(run_name, run_dir):

@@ -95,28 +95,47 @@ def test_scalars_csv_holds_every_point_of_the_event_files(lesson_logdir, exporte
     assert "a row per step and a column per run" in stdout
 
 
-def session_groups(experiment_dir):
-    """The real dashboard's rows for one run of 06: {trial id: {metric column: value}}, and its declared columns."""
+def dashboard_table(logdir, trials):
+    """The real dashboard's HParams table over `logdir` once it has `trials` rows: {trial id: {metric column:
+    value}}, and its metric columns (named as in hparams.csv)."""
     from tensorboard_server import running_tensorboard
 
-    trials = sum(1 for path in experiment_dir.iterdir() if path.is_dir())
+    runs = sorted({path.parent.relative_to(logdir).as_posix() for path in Path(logdir).rglob("*tfevents*")})
     request = {"experimentName": "", "allowedStatuses": ALL_STATUSES, "colParams": [], "startIndex": 0}
-    with running_tensorboard(experiment_dir) as server:
+    with running_tensorboard(logdir, expected_runs=runs) as server:
 
-        def groups():
-            return server.post("/data/plugin/hparams/session_groups", {**request, "sliceSize": 1000})["sessionGroups"]
-
-        server.wait_until(lambda: len(groups()) == trials, what="a row per trial")
-        experiment = server.post("/data/plugin/hparams/experiment", {"experimentName": ""})
-        rows = {
-            group["name"]: {
-                export.metric_name(m["name"].get("group", ""), m["name"]["tag"]): m["value"]
-                for m in group["metricValues"]
+        def rows():
+            groups = server.post("/data/plugin/hparams/session_groups", {**request, "sliceSize": 1000})
+            return {
+                group["name"]: {
+                    export.metric_name(metric["name"].get("group", ""), metric["name"]["tag"]): metric["value"]
+                    for metric in group["metricValues"]
+                }
+                for group in groups["sessionGroups"]
             }
-            for group in groups()
-        }
+
+        seen = []
+
+        def loaded():
+            # Every run is listed, every row is there, and two reads half a second apart agree: all is loaded.
+            seen.append(rows())
+            return len(seen[-1]) == trials and len(seen) > 1 and seen[-2] == seen[-1]
+
+        server.wait_until(loaded, what="every row of the HParams table")
+        experiment = server.post("/data/plugin/hparams/experiment", {"experimentName": ""})
     columns = [export.metric_name(m["name"].get("group", ""), m["name"]["tag"]) for m in experiment["metricInfos"]]
-    return rows, columns
+    return seen[-1], columns
+
+
+def assert_same_table(table, dashboard_rows, columns):
+    """hparams.csv's metric columns hold the dashboard's values, and nothing where the dashboard has none."""
+    assert set(columns) <= set(table.columns)
+    for trial_id, metrics in dashboard_rows.items():
+        for column in columns:
+            if column in metrics:
+                assert table.loc[trial_id, column] == pytest.approx(metrics[column], rel=1e-12), (trial_id, column)
+            else:
+                assert math.isnan(table.loc[trial_id, column]), (trial_id, column)
 
 
 def test_hparams_csv_is_the_dashboards_table_one_row_per_trial(lesson_logdir, exported):
@@ -132,15 +151,10 @@ def test_hparams_csv_is_the_dashboards_table_one_row_per_trial(lesson_logdir, ex
         for name, value in start.hparams.items():
             assert row[name] == value.number_value
         assert row["run"] == trial_dir.relative_to(lesson_logdir).as_posix()
+    # The dashboard takes the first experiment declaration it finds: served one run of 06 at a time, it shows its own.
     for experiment_dir in experiment_dirs:
-        rows, columns = session_groups(experiment_dir)
-        assert set(columns) <= set(table.columns)
-        for trial_id, metrics in rows.items():
-            for column in columns:
-                if column in metrics:
-                    assert table.loc[trial_id, column] == pytest.approx(metrics[column], rel=1e-12)
-                else:
-                    assert math.isnan(table.loc[trial_id, column])
+        trials = sum(1 for path in experiment_dir.iterdir() if path.is_dir())
+        assert_same_table(table, *dashboard_table(experiment_dir, trials))
 
 
 def session_start(trial_dir):
@@ -219,6 +233,7 @@ def test_old_style_scalars_and_undeclared_sessions_are_read_as_the_dashboard_rea
     assert table.loc["same", "accuracy"] == pytest.approx(0.625) and table.loc["other", "accuracy"] == 0.25
     assert table.loc["same", "validation/loss"] == pytest.approx(0.3125) and table.loc["same", "run"] == "a b"
     assert table.loc["other", "loss"] == pytest.approx(0.75)
+    assert_same_table(table, *dashboard_table(logdir, trials=2))
 
 
 def one_line_error(capsys, argv):
