@@ -72,6 +72,25 @@ CLICKS = {"12_debugger.png": ["NaN/∞", "Log:0"], "13_time_series.png": ["Setti
 TAG_FILTERS = {"13_time_series.png": "^(batch_loss|epoch_accuracy|confusion_matrix)$"}
 
 
+# 16_export.py has no tab: its picture is the figure it draws from the newest runs of these scripts (02's batch loss
+# at each learning rate, smoothed as the Scalars tab smooths it).
+EXPORT_SOURCES = ("02_scalars_custom_loop.py", "06_hparams.py")
+EXPORT_FLAGS, EXPORT_FIGURE, EXPORT_PICTURE = ["--tag", "batch_loss"], "batch_loss.png", "16_export.png"
+
+
+def export_figure(logdir, scratch):
+    """Runs 16_export.py on a copy of the newest runs of EXPORT_SOURCES and saves its figure in docs/images/."""
+    export_logdir = Path(scratch) / "export-logs"
+    for script in EXPORT_SOURCES:
+        run_dir = newest_run(logdir, script)
+        shutil.copytree(run_dir, export_logdir / run_dir.parent.name / run_dir.name)
+    out = Path(scratch) / "export"
+    command = [sys.executable, "16_export.py", "--logdir", str(export_logdir), "--out", str(out), *EXPORT_FLAGS]
+    subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutil.copy(out / EXPORT_FIGURE, OUTPUT_DIR / EXPORT_PICTURE)
+    print(f"Saved {(OUTPUT_DIR / EXPORT_PICTURE).relative_to(ROOT)}")
+
+
 def run_scripts(logdir, shots):
     for script, flags, *_ in shots:
         # 01 runs as a learner first runs it (its defaults), 06 samples 8 trials of the full grid; the others run
@@ -149,18 +168,22 @@ def main():
     )
     args = parser.parse_args()
     shots = [shot for shot in SHOTS if not args.only or shot[0][:2] in args.only]
-    if not shots:
-        raise SystemExit(f"error: no script numbered {' or '.join(args.only)}; they are 01 to {SHOTS[-1][0][:2]}")
+    export = not args.only or "16" in args.only
+    if not shots and not export:
+        numbers = f"01 to {SHOTS[-1][0][:2]}, and 16"
+        raise SystemExit(f"error: no script numbered {' or '.join(args.only)}; they are {numbers}")
     chromium = shutil.which("chromium")
     if chromium is None:
         raise SystemExit("error: Chromium is not installed; run: sudo apt-get install chromium")
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as scratch:
-        logdir = Path(args.logdir) if args.logdir else Path(scratch)
+        logdir = Path(args.logdir) if args.logdir else Path(scratch) / "logs"
         if not args.logdir:
-            run_scripts(logdir, shots)
+            run_scripts(logdir, [shot for shot in SHOTS if shot in shots or (export and shot[0] in EXPORT_SOURCES)])
         OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+        if export:
+            export_figure(logdir, scratch)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_FLAGS)
             try:
