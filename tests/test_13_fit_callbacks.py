@@ -119,13 +119,18 @@ def test_the_test_split_is_measured_once_and_printed(fit_run):
 
 
 def test_it_prints_the_command_to_view_the_logs(fit_run):
+    # This run alone (so TensorBoard ticks its runs), then the lesson's directory to compare with earlier runs.
+    assert f"View them:  tensorboard --logdir {fit_run.run_dir} --samples_per_plugin images=1000" in fit_run.stdout
     experiment_dir = fit_run.run_dir.parent
-    assert f"tensorboard --logdir {experiment_dir} --samples_per_plugin images=1000" in fit_run.stdout
+    assert f"earlier runs:  tensorboard --logdir {experiment_dir} --samples_per_plugin images=1000" in fit_run.stdout
 
 
 def test_its_closing_lines_name_the_tab_and_the_clicks_that_show_the_graph_and_the_matrix(fit_run):
     lines = fit_run.stdout.splitlines()
     tab = lines.index("Then open http://localhost:6006 and the Scalars tab.")
+    # The line after it says how to compare with earlier runs; the clicks follow.
+    assert lines[tab + 1].startswith("To compare it with earlier runs:")
+    tab += 1
     # Keras 3 writes the conceptual graph (a `keras` tag of the graph_keras_model plugin) and no op graph, which
     # the Graphs tab asks for first: it shows "Malformed GraphDef" until "Conceptual graph" is chosen.
     train = tb_read.load(fit_run.run_dir / "train")
