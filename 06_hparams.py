@@ -227,10 +227,8 @@ def run_trial_with_callbacks(trial_dir, trial, trial_id, model, args, train_batc
 # keeps the trial with the best validation accuracy on its last epoch.
 
 
-def run_search(args, dataset, experiment_dir):
+def run_search(args, dataset, training_part, validation_part, experiment_dir):
     """Runs the chosen trials; returns the model and the directory of the best one."""
-    training_part, validation_part = starter.hold_out_validation(dataset)
-    plumbing.note_large_batch(args.batch_size, training_part.num_train)
     # validation_part.test is the validation slice: test_pipeline batches it (no augmentation, no shuffle).
     validation_batches = starter.test_pipeline(validation_part, args.batch_size)
     print(
@@ -286,9 +284,12 @@ def print_where_to_look(experiment_dir):
 def main(argv=None):
     args = plumbing.start(make_parser(), argv)
     dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    # Trials are scored on a slice held out of the training data; the test split waits for the selected trial.
+    training_part, validation_part = starter.hold_out_validation(dataset)
+    plumbing.note_large_batch(args.batch_size, training_part.num_train)
     experiment_dir = plumbing.new_run_dir(args.logdir, LESSON)
     write_experiment_config(experiment_dir, fit=args.fit)
-    best_model, best_dir = run_search(args, dataset, experiment_dir)
+    best_model, best_dir = run_search(args, dataset, training_part, validation_part, experiment_dir)
     test_loss, test_accuracy = best_model.evaluate(starter.test_pipeline(dataset, args.batch_size), verbose=0)
     log_test_accuracy(best_dir, test_accuracy, step=args.epochs - 1)
     print(f"Its accuracy on the held-out test split: {test_accuracy:.4f} (test loss {test_loss:.4f})")
