@@ -137,8 +137,8 @@ def trial_id(number, run_name):
 # `hp.hparams_config` declares the hyperparameters and the metric columns once, at the root of the run directory;
 # each trial then writes into a subdirectory of its own. The dashboard takes its columns from the first
 # declaration it finds in the directory it serves, so view one run's directory at a time (the script prints it):
-# a directory that holds both a default run and a `--fit` run shows one kind's columns, and the other kind's rows
-# leave them empty.
+# a directory that holds both a default run and a `--fit` run shows one kind's columns, and the other kind's rows,
+# empty in those columns, drop out of the Parallel Coordinates and Scatter Plot Matrix views.
 
 
 def write_experiment_config(experiment_dir, fit):
