@@ -1,31 +1,25 @@
 """06_hparams.py: the experiment config, one row per trial of every run, selection on a validation split.
 
-The script's own code is tested: its parser, its trial choice, its trial claims and its validation split,
-imported as a module. Runs of the script: one with two epochs (curves), a plain run and a --fit run into one
-logdir with two shards and two processes started at once on one --experiment, read back by the real server.
+The script's own code is tested: its parser, its trial choice, its notes and its validation split, imported as a
+module. Runs of the script: one with two epochs (curves); a run, the same run again and a --fit run into one
+logdir, read back by the real server (each run's own directory, and the lesson's), and the Parallel Coordinates
+view of one run in a real browser.
 """
-
-import ctrl_c
 
 import collections
 import importlib
 import itertools
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tb_read
 from conftest import ROOT, assert_quiet, run_python
-from shared_checks import interrupt_at
-from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.plugins.hparams import metadata as hparams_metadata
-from tensorboard_server import running_tensorboard
+from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard
 
 import plumbing
 import starter
@@ -33,15 +27,11 @@ import starter
 hparams_script = importlib.import_module("06_hparams")
 
 VALIDATION_TAGS = {"validation_accuracy", "validation_loss"}
-# The declared columns, as (group, tag): the default way's, the selected trial's test accuracy, and --fit's,
-# which Keras' TensorBoard callback writes into each trial's `validation` run.
-DECLARED_METRICS = {
-    ("", "validation_accuracy"),
-    ("", "validation_loss"),
-    ("", "test_accuracy"),
-    ("validation", "epoch_accuracy"),
-    ("validation", "epoch_loss"),
-}
+# The declared columns, as (group, tag), of each way of logging: a default run's, which the script writes into each
+# trial's run, and a --fit run's, which Keras' TensorBoard callback writes into each trial's `validation` run. The
+# selected trial's test accuracy is not one: only that trial could fill it.
+DECLARED_METRICS = {("", "validation_accuracy"), ("", "validation_loss")}
+FIT_DECLARED_METRICS = {("validation", "epoch_accuracy"), ("validation", "epoch_loss")}
 EPOCHS = 2
 ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
 
@@ -127,8 +117,8 @@ def test_the_best_trial_by_validation_is_measured_on_the_test_split_once_and_log
     assert float(best.group(2)) == pytest.approx(max(logged.values()), abs=1e-4)
     tested = re.findall(r"^Its accuracy on the held-out test split: ([0-9.]+)", hparams_run.stdout, re.MULTILINE)
     assert len(tested) == 1 and 0.0 <= float(tested[0]) <= 1.0
-    # Its test accuracy is in its run (the row's Test accuracy column), once, at the last epoch; no other
-    # trial has one.
+    # Its test accuracy is a scalar in its run (the Scalars tab), once, at the last epoch; no other trial has one,
+    # and it is no HParams column (the experiment test above lists every column).
     for name, path in trial_dirs.items():
         run = tb_read.load(path)
         if name == best.group(1):
@@ -188,7 +178,7 @@ def test_a_tfds_dataset_holds_out_the_last_slice_of_its_training_split(quick_dig
     assert np.array_equal(_examples(validation_part.test)[1], all_labels[training_part.num_train :])
 
 
-# ----- Trial choice and flags, through the script's own parser ------------------------------------------
+# ----- Trial choice, flags and notes, through the script's own parser ----------------------------------
 
 
 def _args(argv):
@@ -209,25 +199,35 @@ def test_quick_runs_the_two_corners_of_the_grid():
     assert [name[:8] for name in _names([["--quick"]])] == ["trial-00", "trial-35"]
 
 
-@pytest.mark.parametrize("extra", [[], ["--trials", "10"]])
-@pytest.mark.parametrize("count", [2, 3])
-def test_shards_cover_the_trials_exactly_once(extra, count):
-    whole = _names([extra])
-    sharded = _names([[*extra, "--shard", f"{index}/{count}"] for index in range(1, count + 1)])
-    assert sorted(sharded) == sorted(whole)
-
-
 def test_a_random_sample_is_a_subset_of_the_grid():
     sample = _names([["--trials", "10"]])
     assert len(set(sample)) == 10 and set(sample) <= set(_names([[]]))
 
 
-@pytest.mark.parametrize("argv", [["--shard", "0/2"], ["--shard", "3/2"], ["--shard", "1"], ["--trials", "0"]])
-def test_bad_flags_of_its_own_are_an_argparse_error(argv, capsys):
+def test_quick_with_trials_runs_that_many_trials_the_same_sample():
+    assert _names([["--quick", "--trials", "5"]]) == _names([["--trials", "5"]])
+    assert len(set(_names([["--quick", "--trials", "5"]]))) == 5
+
+
+@pytest.mark.parametrize("argv", [["--trials", "100"], ["--trials", "100", "--quick"]])
+def test_more_trials_than_the_grid_holds_run_the_grid_once_with_a_one_line_note(argv, capsys):
+    assert sorted(_names([argv])) == sorted(_names([[]]))
+    assert capsys.readouterr().out == "Note: --trials 100 is more than the grid's 36 trials: running all of them.\n"
+
+
+@pytest.mark.parametrize("argv", [[], ["--quick"], ["--trials", "36"], ["--trials", "2", "--quick"]])
+def test_no_note_when_no_flag_is_changed(argv, capsys):
+    _names([argv])
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("argv", [["--trials", "0"], ["--trials", "many"], ["--shard", "1/2"], ["--experiment", "x"]])
+def test_bad_flags_and_the_removed_ones_are_an_argparse_error(argv, capsys):
     with pytest.raises(SystemExit) as stopped:
         _args(argv)
     assert stopped.value.code == 2
-    assert f"error: argument {argv[0]}" in capsys.readouterr().err.strip().splitlines()[-1]
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"error: argument {argv[0]}" in last_line or f"unrecognized arguments: {argv[0]}" in last_line
 
 
 def test_grid_order_is_the_product_of_the_domains():
@@ -246,100 +246,47 @@ def test_help_says_what_fit_does():
 def test_a_trial_id_leads_with_the_trial_number_and_the_run_time():
     assert hparams_script.trial_id(7, "20261202-000512") == "07 000512 20261202"
     assert hparams_script.trial_id(7, "20261202-000512-2") == "07 000512-2 20261202"
-    assert hparams_script.trial_id(35, "sweep") == "35 sweep"
+    assert hparams_script.trial_id(35, "renamed") == "35 renamed"
 
 
-# ----- Claiming a trial: the rule, in-process -----------------------------------------------------------
+# ----- Where to look: the view command, more runs than TensorBoard ticks, and several processes -------------
 
 
-def _write_claim(trial_dir, number, claimant):
-    trial_dir.mkdir(exist_ok=True)
-    (trial_dir / f"claim-{number}").write_text(claimant + "\n")
+def _run_with_event_files(run_dir, count):
+    """A run directory whose root and `count - 1` trial directories each hold an (empty) event file."""
+    for directory in [run_dir] + [run_dir / f"trial-{number:02d}" for number in range(count - 1)]:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "events.out.tfevents.1.host.1.0.v2").write_bytes(b"")
+    return run_dir
 
 
-def _gone_pid():
-    """The id of a process that has ended (and been reaped)."""
-    process = subprocess.Popen(["true"])
-    process.wait()
-    return process.pid
+@pytest.mark.parametrize("count", [40, 41])
+def test_the_closing_lines_say_when_the_run_holds_more_runs_than_tensorboard_ticks(count, tmp_path, capsys):
+    hparams_script.print_where_to_look(_run_with_event_files(tmp_path / "06_hparams" / "run", count))
+    lines = capsys.readouterr().out.splitlines()
+    above = [line for line in lines if "Toggle all runs" in line]
+    if count > hparams_script.MAX_TICKED_RUNS:
+        assert above == [
+            f"This run holds {count} TensorBoard runs, more than the 40 it ticks: the HParams tab shows every trial, "
+            'but the Scalars charts open empty until you press "Toggle all runs".'
+        ]
+    else:
+        assert above == []
+    assert lines[-1] == "Searching over several processes or machines: see 14_keras_tuner.py."
 
 
-def test_a_free_trial_is_claimed_by_this_process(tmp_path):
-    trial_dir = tmp_path / "trial-00"
-    assert hparams_script.claim_trial(trial_dir) is None
-    assert (trial_dir / "claim-1").read_text().strip() == f"{socket.gethostname()}:{os.getpid()}"
+def test_the_default_grid_stays_within_the_runs_tensorboard_ticks_and_fit_does_not():
+    # A default run: the root (the experiment's declaration) and one run per trial. --fit adds each trial's
+    # `train` and `validation` runs, so its full grid needs the note above.
+    trials = len(hparams_script.all_trials())
+    assert trials + 1 <= hparams_script.MAX_TICKED_RUNS < 3 * trials + 1
 
 
-def test_a_trial_claimed_by_a_running_process_is_skipped(tmp_path):
-    trial_dir = tmp_path / "trial-00"
-    with subprocess.Popen(["sleep", "60"]) as sleeper:
-        try:
-            _write_claim(trial_dir, 1, f"{socket.gethostname()}:{sleeper.pid}")
-            reason = hparams_script.claim_trial(trial_dir)
-        finally:
-            sleeper.kill()
-    assert reason == f"is being run by process {socket.gethostname()}:{sleeper.pid}"
-    assert sorted(path.name for path in trial_dir.iterdir()) == ["claim-1"]
-
-
-def test_a_claim_from_another_machine_counts_as_running(tmp_path):
-    trial_dir = tmp_path / "trial-00"
-    _write_claim(trial_dir, 1, "another-machine.example:1")
-    assert hparams_script.claim_trial(trial_dir).startswith("is being run by process another-machine.example:1")
-
-
-def test_a_trial_stopped_before_it_logged_is_claimed_again(tmp_path):
-    trial_dir = tmp_path / "trial-00"
-    _write_claim(trial_dir, 1, f"{socket.gethostname()}:{_gone_pid()}")
-    assert hparams_script.claim_trial(trial_dir) is None
-    assert (trial_dir / "claim-2").read_text().strip() == f"{socket.gethostname()}:{os.getpid()}"
-
-
-def test_a_claim_of_this_very_process_is_an_earlier_stopped_call_and_is_claimed_again(tmp_path):
-    """In a Jupyter kernel, a lesson stopped by the stop button leaves this process's claim behind."""
-    trial_dir = tmp_path / "trial-00"
-    _write_claim(trial_dir, 1, f"{socket.gethostname()}:{os.getpid()}")
-    assert hparams_script.claim_trial(trial_dir) is None
-    assert (trial_dir / "claim-2").exists()
-
-
-@pytest.mark.parametrize("where", [".", "validation"])
-def test_a_trial_with_events_is_never_written_again(tmp_path, where):
-    trial_dir = tmp_path / "trial-00"
-    _write_claim(trial_dir, 1, f"{socket.gethostname()}:{_gone_pid()}")
-    (trial_dir / where).mkdir(exist_ok=True)
-    (trial_dir / where / "events.out.tfevents.1.host.1.0.v2").write_bytes(b"")
-    assert hparams_script.claim_trial(trial_dir) == "was run by an earlier process"
-    assert not (trial_dir / "claim-2").exists()
-
-
-def test_of_processes_claiming_one_trial_at_the_same_instant_exactly_one_wins(tmp_path):
-    """Eight processes, forked from this one, claim one trial at one moment; each reports what it got."""
-    trial_dir = tmp_path / "trial-00"
-    tmp_path.joinpath("results").mkdir()
-    start_at = time.time() + 0.5
-    children = []
-    for index in range(8):
-        child = os.fork()
-        if child == 0:  # the child: claim at the agreed moment, report, stay alive a moment, and leave
-            code = 0
-            try:
-                while time.time() < start_at:
-                    pass
-                reason = hparams_script.claim_trial(trial_dir)
-                tmp_path.joinpath("results", str(index)).write_text(reason or "claimed")
-                time.sleep(1.0)  # alive while the others look at its claim
-            except BaseException:
-                code = 1
-            finally:
-                os._exit(code)
-        children.append(child)
-    for child in children:
-        _, status = os.waitpid(child, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-    results = [path.read_text() for path in tmp_path.joinpath("results").iterdir()]
-    assert len(results) == 8 and results.count("claimed") == 1, results
-    assert sorted(path.name for path in trial_dir.iterdir()) == ["claim-1"]
+def test_the_header_points_to_14_for_several_processes_and_has_no_shards():
+    source = (ROOT / "06_hparams.py").read_text()
+    assert "14_keras_tuner.py" in hparams_script.__doc__
+    for removed in ("--shard", "--experiment", "claim", "getpid", "os.kill"):
+        assert removed not in source, removed
 
 
 # ----- Every writer is closed when main() returns ------------------------------------------------------
@@ -382,38 +329,26 @@ def test_every_writer_is_closed_once_its_part_is_written(tmp_path, mode, capsys,
     assert all(held == set() for _, held in held_at), held_at
 
 
-# ----- Runs of every kind in one logdir, as the dashboard shows them -------------------------------------
+# ----- A run, the same run again and a --fit run in one logdir, as the dashboard shows them ---------------
 
-
-def _start(logdir, *extra):
-    command = [sys.executable, "06_hparams.py", "--quick", "--dataset", "digits", "--logdir", str(logdir), *extra]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+SAMPLE = 4  # trials of the first two runs: enough lines to count in Parallel Coordinates, still seconds
 
 
 @pytest.fixture(scope="module")
 def several_runs(tmp_path_factory):
-    """Into one logdir: a plain --quick run, a --fit run, the two shards of one --experiment, then two processes
-    started at once on another --experiment (no --shard: both go for every trial)."""
+    """Into one logdir: a run of SAMPLE trials, the same command again, and a --fit run of --quick's two trials.
+    Returns the logdir and {label: (stdout, run directory)}."""
     logdir = tmp_path_factory.mktemp("hparams-logs")
     common = ["06_hparams.py", "--quick", "--dataset", "digits", "--logdir", str(logdir)]
-    outputs = {}
-    for label, extra in (
-        ("plain", []),
-        ("fit", ["--fit"]),
-        ("shard 1", ["--experiment", "sweep", "--shard", "1/2"]),
-        ("shard 2", ["--experiment", "sweep", "--shard", "2/2"]),
-    ):
+    runs = {}
+    sample = ["--trials", str(SAMPLE)]
+    for label, extra in (("first", sample), ("again", sample), ("fit", ["--fit"])):
         result = run_python(*common, *extra)
         assert result.returncode == 0, result.stderr[-2000:]
         assert_quiet(result.stderr)
-        outputs[label] = result.stdout
-    together = [_start(logdir, "--experiment", "shared") for _ in range(2)]
-    for index, process in enumerate(together, start=1):
-        stdout, stderr = process.communicate(timeout=600)
-        assert process.returncode == 0, stderr[-2000:]
-        assert_quiet(stderr)
-        outputs[f"together {index}"] = stdout
-    return logdir, outputs
+        run_dir = Path(re.search(r"^Logs written to (.+)$", result.stdout, re.MULTILINE).group(1))
+        runs[label] = (result.stdout, run_dir)
+    return logdir, runs
 
 
 def _all_session_groups(server):
@@ -427,49 +362,61 @@ def _all_session_groups(server):
     return server.post("/data/plugin/hparams/session_groups", request)["sessionGroups"]
 
 
-def test_every_trial_of_every_run_is_its_own_row_in_the_real_dashboard(several_runs):
-    logdir, _ = several_runs
-    experiment_root = logdir / "06_hparams"
-    runs = sorted(path.name for path in experiment_root.iterdir())
-    assert len(runs) == 4 and {"sweep", "shared"} <= set(runs)
-    # The logdir the scripts' view command opens.
-    with running_tensorboard(experiment_root) as server:
-        server.wait_until(lambda: len(_all_session_groups(server)) == 8, what="eight session groups")
+def _metric_values(group):
+    return {(metric["name"]["group"], metric["name"]["tag"]): metric["value"] for metric in group["metricValues"]}
+
+
+@pytest.mark.parametrize(("label", "declared"), [("first", DECLARED_METRICS), ("fit", FIT_DECLARED_METRICS)])
+def test_in_a_runs_own_directory_every_declared_metric_has_a_value_in_every_row(several_runs, label, declared):
+    """What Parallel Coordinates and the Scatter Plot Matrix need to draw a row: a value in every declared column."""
+    _, runs = several_runs
+    stdout, run_dir = runs[label]
+    trials = len(re.findall(r"^Trial \d+/\d+: ", stdout, re.MULTILINE))
+    # The directory the script's view command names.
+    with running_tensorboard(run_dir) as server:
+        server.wait_until(lambda: len(_all_session_groups(server)) == trials, what=f"{trials} session groups")
         groups = _all_session_groups(server)
         experiment = server.post("/data/plugin/hparams/experiment", {"experimentName": ""})
-    assert {(info["name"]["group"], info["name"]["tag"]) for info in experiment["metricInfos"]} == DECLARED_METRICS
-    # Eight rows, two per run: each one session, told apart by the part of its id that the column shows.
-    assert len({group["name"][:14] for group in groups}) == 8
-    per_run = collections.Counter(group["sessions"][0]["name"].split("/")[0] for group in groups)
-    assert per_run == {run: 2 for run in runs}
-    tested = collections.Counter()
+    assert {(info["name"]["group"], info["name"]["tag"]) for info in experiment["metricInfos"]} == declared
     for group in groups:
         assert len(group["sessions"]) == 1, group
-        run = group["sessions"][0]["name"].split("/")[0]
-        metrics = {
-            (metric["name"]["group"], metric["name"]["tag"]): metric["value"] for metric in group["metricValues"]
-        }
-        assert all(np.isfinite(value) for value in metrics.values())
-        # A default row has the validation columns, a --fit row the columns of Keras' callback, and its status.
-        validation = {("", "validation_accuracy"), ("", "validation_loss")}
-        from_fit = {("validation", "epoch_accuracy"), ("validation", "epoch_loss")}
-        assert set(metrics) - {("", "test_accuracy")} in (validation, from_fit), metrics
-        if set(metrics) >= from_fit:
+        metrics = _metric_values(group)
+        assert set(metrics) == declared, group
+        assert all(np.isfinite(value) for value in metrics.values()), group
+        assert set(group["hparams"]) == {"units", "dropout", "learning_rate"}
+        if label == "fit":
+            # hp.KerasCallback writes the session's end, with its status.
             assert group["sessions"][0]["status"] == "STATUS_SUCCESS"
-        tested[run] += ("", "test_accuracy") in metrics
-    # The selected trial of a whole run has the test accuracy; a process that ran part of an experiment (a shard,
-    # or one of two processes sharing it) selects nothing and leaves the test split alone.
-    plain_and_fit = [run for run in runs if run not in {"sweep", "shared"}]
-    assert [tested[run] for run in plain_and_fit] == [1, 1]
-    assert tested["sweep"] == 0 and tested["shared"] == 0
+
+
+def test_a_rerun_adds_rows_to_the_lesson_directory_and_never_merges_them(several_runs):
+    logdir, runs = several_runs
+    experiment_root = logdir / "06_hparams"
+    run_names = sorted(run_dir.name for _, run_dir in runs.values())
+    assert sorted(path.name for path in experiment_root.iterdir()) == run_names
+    # The rerun ran the same sample of the grid: the same trial directories, in a run directory of its own.
+    same = [sorted(path.name for path in runs[label][1].iterdir() if path.is_dir()) for label in ("first", "again")]
+    assert same[0] == same[1] and len(same[0]) == SAMPLE
+    with running_tensorboard(experiment_root) as server:
+        rows = 2 * SAMPLE + 2
+        server.wait_until(lambda: len(_all_session_groups(server)) == rows, what=f"{rows} session groups")
+        groups = _all_session_groups(server)
+    # One session a row, told apart by the part of its id that the column shows; each run has its own rows.
+    assert all(len(group["sessions"]) == 1 for group in groups)
+    assert len({group["name"][:14] for group in groups}) == rows
+    per_run = collections.Counter(group["sessions"][0]["name"].split("/")[0] for group in groups)
+    assert per_run == {runs["first"][1].name: SAMPLE, runs["again"][1].name: SAMPLE, runs["fit"][1].name: 2}
 
 
 def test_fit_adds_rows_with_the_validation_metrics_of_keras_callback(several_runs):
-    logdir, outputs = several_runs
-    fit_dir = Path(re.search(r"^Logs written to (.+)$", outputs["fit"], re.MULTILINE).group(1))
+    _, runs = several_runs
+    stdout, fit_dir = runs["fit"]
+    assert {(metric.name.group, metric.name.tag) for metric in experiment_config(fit_dir).metric_infos} == (
+        FIT_DECLARED_METRICS
+    )
     trial_dirs = sorted(path for path in fit_dir.iterdir() if path.is_dir())
     assert len(trial_dirs) == 2
-    printed = dict(re.findall(r"^Trial \d/2: (\S+)\n.*val_accuracy: ([0-9.]+)", outputs["fit"], re.MULTILINE))
+    printed = dict(re.findall(r"^Trial \d/2: (\S+)\n.*val_accuracy: ([0-9.]+)", stdout, re.MULTILINE))
     for trial_dir in trial_dirs:
         # hp.KerasCallback's row: the trial's hparams, with the script's trial id.
         number = int(trial_dir.name[len("trial-") :][:2])
@@ -480,89 +427,64 @@ def test_fit_adds_rows_with_the_validation_metrics_of_keras_callback(several_run
         validation = tb_read.assert_epoch_scalars(trial_dir / "validation", {"epoch_accuracy", "epoch_loss"}, 1)
         ((_, accuracy),) = tb_read.scalar_series(validation, "epoch_accuracy")
         assert accuracy == pytest.approx(float(printed[trial_dir.name]), abs=6e-5)
-    # Selected the same way: the best validation accuracy.
-    best = re.search(r"^Best of the 2 trials by validation accuracy: (\S+) ", outputs["fit"], re.MULTILINE)
+    # Selected the same way, the best validation accuracy; its test accuracy is a scalar in its own run.
+    best = re.search(r"^Best of the 2 trials by validation accuracy: (\S+) ", stdout, re.MULTILINE)
     assert float(printed[best.group(1)]) == max(float(value) for value in printed.values())
+    (tested,) = re.findall(r"^Its accuracy on the held-out test split: ([0-9.]+)", stdout, re.MULTILINE)
+    ((_, value),) = tb_read.scalar_series(tb_read.load(fit_dir / best.group(1)), "test_accuracy")
+    assert value == pytest.approx(float(tested), abs=1e-4)
 
 
-def _session_starts(trial_dir):
-    """How many times the trial's hparams were written, over every event file of its run."""
-    count = 0
-    for event_file in trial_dir.glob("events.out.tfevents.*"):
-        for event in event_file_loader.EventFileLoader(str(event_file)).Load():
-            count += any(value.tag == hparams_metadata.SESSION_START_INFO_TAG for value in event.summary.value)
-    return count
+# ----- A real browser: the Parallel Coordinates view draws every trial -------------------------------------
+
+CHROMIUM = shutil.which("chromium")
 
 
-def test_two_processes_at_once_on_one_experiment_never_write_one_trial(several_runs):
-    logdir, outputs = several_runs
-    shared = logdir / "06_hparams" / "shared"
-    trial_dirs = sorted(path for path in shared.iterdir() if path.is_dir())
-    assert len(trial_dirs) == 2
-    ran_by = collections.Counter()
-    for trial_dir in trial_dirs:
-        # One claim; every event file of the trial written by the process that holds it; one set of hparams;
-        # one point per curve.
-        (claim,) = trial_dir.glob("claim-*")
-        claimant_pid = claim.read_text().strip().rpartition(":")[2]
-        writers = {path.name.split(".")[-3] for path in trial_dir.rglob("events.out.tfevents.*")}
-        assert writers == {claimant_pid}
-        assert _session_starts(trial_dir) == 1
-        tb_read.assert_epoch_scalars(trial_dir, VALIDATION_TAGS, 1)
-        # In the processes' own words: one ran it, the other (if it got that far) skipped it.
-        for label in ("together 1", "together 2"):
-            ran_by[trial_dir.name] += bool(re.search(rf"^Trial \d/2: {trial_dir.name}$", outputs[label], re.MULTILINE))
-    assert ran_by == {trial_dir.name: 1 for trial_dir in trial_dirs}
-    skipped = re.findall(r"^Trial \d/2: (\S+) .*: skipped$", outputs["together 1"] + outputs["together 2"], re.M)
-    assert len(skipped) == 2 and set(skipped) == {trial_dir.name for trial_dir in trial_dirs}
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed: sudo apt-get install chromium (CI installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Playwright's own browser download can't work offline: use Debian's Chromium.
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
-def test_a_shard_selects_nothing_and_leaves_the_test_split_alone(several_runs):
-    _, outputs = several_runs
-    for label in ("shard 1", "shard 2", "together 1", "together 2"):
-        stdout = outputs[label]
-        assert not re.search(r"^Its accuracy on the held-out test split: ", stdout, re.MULTILINE), label
-        # A process that found every trial taken ran none: it has nothing to select either.
-        assert "selects nothing and leaves the test split alone" in stdout or "ran none of its" in stdout, label
-    for label in ("shard 1", "shard 2"):
-        best = r"^Best of the 1 trials this process ran, by validation accuracy: trial-"
-        assert re.search(best, outputs[label], re.MULTILINE)
-    for label in ("plain", "fit"):
-        assert len(re.findall(r"^Its accuracy on the held-out test split: ", outputs[label], re.MULTILINE)) == 1
-        assert "selects nothing" not in outputs[label]
+def _drawn_lines(page):
+    """The `d` attribute of every visible line of the Parallel Coordinates plot (one per session group)."""
+    lines = page.locator("tf-hparams-parallel-coords-plot g.foreground path").filter(visible=True)
+    return [lines.nth(index).get_attribute("d") or "" for index in range(lines.count())]
 
 
-def test_a_shard_run_again_skips_its_trial_and_leaves_it_as_it_was(several_runs):
-    logdir, _ = several_runs
-    sweep = logdir / "06_hparams" / "sweep"
-    before = {path: path.stat().st_size for path in sweep.rglob("*") if path.is_file() and path.parent != sweep}
-    common = ["06_hparams.py", "--quick", "--dataset", "digits", "--logdir", str(logdir)]
-    again = run_python(*common, "--experiment", "sweep", "--shard", "1/2")
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert_quiet(again.stderr)
-    assert re.search(r"^Trial 1/1: trial-00-\S+ was run by an earlier process: skipped$", again.stdout, re.M)
-    assert "pick a new --experiment name" in again.stdout
-    assert "Its accuracy on the held-out test split" not in again.stdout
-    after = {path: path.stat().st_size for path in sweep.rglob("*") if path.is_file() and path.parent != sweep}
-    assert after == before
-    config = experiment_config(sweep)
-    assert {hparam.name for hparam in config.hparam_infos} == {"units", "dropout", "learning_rate"}
-
-
-def test_a_trial_stopped_by_ctrl_c_is_run_again_by_the_next_process(tmp_path):
-    """Ctrl-C while the first trial trains leaves its claim and no events; the same command run again claims
-    the trial anew, runs it, and runs the other trial too."""
-    code, stdout, _ = interrupt_at("06_hparams.py", ("--experiment", "again"), "stdout", "Trial 1/2", 1, tmp_path)
-    assert code == ctrl_c.EXIT_CTRL_C
-    experiment = tmp_path / "06_hparams" / "again"
-    (stopped,) = (path for path in experiment.iterdir() if path.is_dir())
-    assert [path.name for path in stopped.iterdir()] == ["claim-1"]
-    result = run_python(
-        "06_hparams.py", "--quick", "--dataset", "digits", "--logdir", str(tmp_path), "--experiment", "again"
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert_quiet(result.stderr)
-    assert f"Trial 1/2: {stopped.name}\n" in result.stdout and "skipped" not in result.stdout
-    assert sorted(path.name for path in stopped.glob("claim-*")) == ["claim-1", "claim-2"]
-    assert _session_starts(stopped) == 1
-    assert len([path for path in experiment.iterdir() if path.is_dir()]) == 2
+def test_parallel_coordinates_draws_one_line_per_trial_across_every_axis(several_runs, browser, tmp_path):
+    _, runs = several_runs
+    _, run_dir = runs["first"]
+    with running_tensorboard(run_dir) as server:
+        server.wait_until(lambda: len(_all_session_groups(server)) == SAMPLE, what="the session groups")
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server.url}/#hparams")
+        page.get_by_text("Validation accuracy").filter(visible=True).first.wait_for(timeout=60_000)
+        # The one click: the view. Nothing is unticked or sorted.
+        page.get_by_text(re.compile(r"^\s*parallel coordinates view\s*$", re.IGNORECASE)).first.click()
+        # The lines are drawn once the page has the session groups; then the plot has settled.
+        for _ in range(120):
+            if len(_drawn_lines(page)) >= SAMPLE:
+                break
+            page.wait_for_timeout(500)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(tmp_path / "06_parallel_coordinates.png"))
+        lines = _drawn_lines(page)
+        # Each line crosses all five axes (three hyperparameters, two metrics): a move and four segments.
+        assert len(lines) == SAMPLE, lines
+        for line in lines:
+            assert line.startswith("M") and line.count("L") == 4 and "NaN" not in line, line
+        # The Scatter Plot Matrix, drawn in the same page: one point per trial in each of its cells.
+        cells = page.locator("tf-hparams-scatter-plot-matrix-plot g.cell").count()
+        points = page.locator("tf-hparams-scatter-plot-matrix-plot circle.data-marker").count()
+        assert cells > 0 and points == SAMPLE * cells, (cells, points)
+        page.close()
