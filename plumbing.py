@@ -7,7 +7,7 @@ What every numbered script shares but no lesson teaches: the plumbing around the
 - `start`, every lesson's first line: the flags, the random seed and GPU memory growth (and, for Debugger V2 in a
   notebook, no warning about cells that have no source file). It runs when `main` starts, after the lesson's
   imports, TensorFlow's among them: a mistyped flag is reported once TensorFlow has loaded, a few seconds in;
-- run directories that are never reused (`new_run_dir`, `shared_run_dir`) and `print_view_command`, the
+- run directories that are never reused (`new_run_dir`) and `print_view_command`, the
   `tensorboard --logdir <run>` line every script ends with (this run alone, so that TensorBoard ticks its charts:
   it ticks no run above MAX_RUNS_TICKED), and the command that compares it with the lesson's earlier runs;
 - the `auto` dataset choice: `resolve_dataset` (CIFAR-10 when it is cached or can be downloaded, else the
@@ -173,19 +173,6 @@ def new_run_dir(logdir, lesson):
     except OSError as error:
         fail(f"cannot write logs under --logdir {logdir!r}: {error.strerror or error}")
     fail(f"could not find a new run directory name under {experiment_dir}")
-
-
-def shared_run_dir(logdir, lesson, name):
-    """Returns `<logdir>/<lesson>/<name>`, created if needed, for processes that share one run.
-
-    Whoever writes into it must still never overwrite what is there (see 06_hparams.py).
-    """
-    run_dir = Path(logdir) / Path(lesson).stem / name
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        fail(f"cannot write logs under --logdir {logdir!r}: {error.strerror or error}")
-    return run_dir
 
 
 # TensorBoard's page ticks every run when it finds at most this many, and none above: every chart then opens empty
