@@ -16,6 +16,7 @@ import sys
 
 import make_notebooks
 import nbformat
+import numpy as np
 import tb_read
 from conftest import ROOT, SCRIPT_ARGS
 from nbclient import NotebookClient
@@ -50,9 +51,15 @@ def with_flags(notebook, flags):
 NOTEBOOK_ARGS = {"02_scalars_custom_loop": ("--learning-rates", "0.01", "0.001")}
 
 
+# 16_export.py trains nothing, so it takes none of the training flags: it reads what the other lessons logged.
+EXPORT_NOTEBOOK = "16_export"
+
+
 def flags_for(notebook_path):
     """["--quick", "--dataset", "digits"] and the script tests' small arguments, but one epoch (--quick's):
     the notebook tests check that each tab has data; the script tests check what the data says."""
+    if notebook_path.stem == EXPORT_NOTEBOOK:
+        return ["--quick"]
     args = list(SCRIPT_ARGS.get(f"{notebook_path.stem}.py", ()))
     if "--epochs" in args:
         del args[args.index("--epochs") : args.index("--epochs") + 2]
@@ -117,6 +124,8 @@ def run_notebook(notebook_path, directory, env=None):
         embedded, now stopped, or None).
     """
     repository = checkout(directory)
+    if notebook_path.stem == EXPORT_NOTEBOOK:
+        log_a_run_to_export(repository)
     notebook = with_flags(nbformat.read(notebook_path, as_version=4), flags_for(notebook_path))
     copy_path = repository / "notebooks" / notebook_path.name
     nbformat.write(notebook, copy_path)
@@ -140,6 +149,38 @@ def run_notebook(notebook_path, directory, env=None):
     client.execute(env=env)
     assert len(tensorboards) <= 1, tensorboards
     return notebook, repository, tensorboards[0] if tensorboards else None
+
+
+# The run that 16's notebook exports, as a lesson's custom loop would have logged it: (tag, step, value).
+EXPORTED_POINTS = [("loss", step, 2.0 / (step + 1)) for step in range(5)]
+
+
+def log_a_run_to_export(repository):
+    """Writes one run of scalars into the checkout's logs/, where a learner's earlier lessons would have logged."""
+    import tensorflow as tf
+
+    run_dir = repository / "logs" / "02_scalars_custom_loop" / "20260101-000000" / "train"
+    writer = tf.summary.create_file_writer(str(run_dir))
+    with writer.as_default():
+        for tag, step, value in EXPORTED_POINTS:
+            tf.summary.scalar(tag, value, step=step)
+    writer.close()
+
+
+def check_16(output, repository, tensorboard):
+    """The notebook exported every point of the run to scalars.csv, and its %tensorboard cell serves logs/."""
+    import pandas as pd
+
+    match = re.search(r"^(\S+)/scalars\.csv: ", output, re.MULTILINE)
+    assert match, output[-2000:]
+    scalars = pd.read_csv(repository / match.group(1) / "scalars.csv")
+    assert set(scalars.run) == {"02_scalars_custom_loop/20260101-000000/train"}
+    exported = sorted(zip(scalars.tag, scalars.step, scalars.value, strict=True))
+    assert [(tag, step) for tag, step, _ in exported] == [(tag, step) for tag, step, _ in EXPORTED_POINTS]
+    # Logged as float32, exported as they were logged.
+    assert [value for *_, value in exported] == [float(np.float32(value)) for *_, value in EXPORTED_POINTS]
+    assert (repository / match.group(1) / "loss.png").stat().st_size > 10_000
+    assert tensorboard is not None and (repository / tensorboard.logdir).resolve() == (repository / "logs").resolve()
 
 
 def run_dir_of(output, repository):
@@ -304,6 +345,9 @@ def check_notebook_run(notebook_path, notebook, repository, tensorboard):
         # The starter logs nothing: its loop prints the metrics of each epoch, and there is no tab to show.
         assert re.search(r"^epoch 1: train loss \d", output, re.MULTILINE), output[-2000:]
         assert tensorboard is None
+        return
+    if notebook_path.stem == EXPORT_NOTEBOOK:
+        check_16(output, repository, tensorboard)
         return
     lesson = notebook_path.stem[:2]
     assert lesson in CHECKS, f"tests/notebook_runner.py has no check of the tab of {notebook_path.name}"
