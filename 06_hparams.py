@@ -14,7 +14,6 @@ import ctrl_c
 
 import itertools
 import random
-from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -24,8 +23,6 @@ import plumbing
 import starter
 
 LESSON = "06_hparams"  # its logs go to <logdir>/06_hparams/<run>/
-# TensorBoard ticks no run when a logdir holds more than this many, so every chart opens empty.
-MAX_TICKED_RUNS = 40
 
 # ## The search space
 #
@@ -270,14 +267,8 @@ def log_test_accuracy(trial_dir, test_accuracy, step):
 
 
 def print_where_to_look(experiment_dir):
-    """The view command, and one more line when the run holds more runs than TensorBoard ticks."""
+    """The view command (which says when the run holds more runs than TensorBoard ticks), and where to go next."""
     plumbing.print_view_command(experiment_dir, "HParams")
-    runs = {path.parent for path in Path(experiment_dir).rglob("events.out.tfevents.*")}
-    if len(runs) > MAX_TICKED_RUNS:
-        print(
-            f"This run holds {len(runs)} TensorBoard runs, more than the {MAX_TICKED_RUNS} it ticks: the HParams "
-            'tab shows every trial, but the Scalars charts open empty until you press "Toggle all runs".'
-        )
     print("Searching over several processes or machines: see 14_keras_tuner.py.")
 
 
