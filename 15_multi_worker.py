@@ -134,10 +134,10 @@ def make_distributed_step(strategy, model, optimizer, global_batch_size):
 # event files per worker, drawn on top of each other. Only the chief gets a real writer; the others get
 # `tf.summary.create_noop_writer()`, so the same `tf.summary.scalar` lines run everywhere and write once.
 #
-# Every step runs inside `tf.profiler.experimental.Trace("train", step_num=...)`: the step marker that the Profile
-# tab's Overview page counts. The chief captures every worker at once for a few seconds with
-# `tf.profiler.experimental.client.trace`, given every worker's profiler address (each worker started its own
-# profiler server): one profile run in the Profile tab, with one host per worker.
+# Every step runs inside `tf.profiler.experimental.Trace("train", step_num=...)`: a step marker, which the Profile
+# tab's Trace viewer shows as `train <step>` on every worker's timeline. The chief captures every worker at once
+# for a few seconds with `tf.profiler.experimental.client.trace`, given every worker's profiler address (each
+# worker started its own profiler server): one profile run in the Profile tab, with one host per worker.
 
 
 def start_profile(is_chief, profiler_addresses, run_dir):
@@ -178,7 +178,8 @@ def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
             for batch in range(steps_per_epoch):
                 if step == profile_step:
                     profile = start_profile(is_chief, profiler_addresses, run_dir)
-                with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
+                # Without 08's `_r=1`: with it, a worker crashed at the end of the capture (docs/limitations.md).
+                with tf.profiler.experimental.Trace("train", step_num=step):
                     sums += distributed_step(iterator)
                 step += 1
                 progress.add(1, values=[("loss", float(sums[0]) / (batch + 1)), ("accuracy", float(sums[1] / sums[2]))])

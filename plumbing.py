@@ -360,6 +360,8 @@ def start(parser, argv=None):
 # ---------------------------------------------------------------------------------------------------
 
 # Imported here, with this section, which only the two multi-process lessons use.
+import codecs  # noqa: E402
+import re  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -435,9 +437,7 @@ class LocalProcesses:
         env = {**os.environ, **environment, "PYTHONUNBUFFERED": "1"}
         command = [sys.executable, str(self.script), *argv]
         try:
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True
-            )
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
         except BaseException:
             log.close()
             raise
@@ -449,13 +449,25 @@ class LocalProcesses:
 
     @staticmethod
     def _relay(name, stdout, log, show):
-        """Copies a process's stdout into its log and, with `show`, here, one line at a time after its name."""
+        """Copies a process's stdout into its log and, with `show`, here, as it comes, each line after its name
+        (a progress bar redraws its line after a carriage return: that line starts with the name too)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        at_line_start = True
         with log, stdout:
-            for line in stdout:
-                log.write(line)
+            for chunk in iter(lambda: stdout.read1(65536), b""):
+                text = decoder.decode(chunk)
+                log.write(text)
                 log.flush()
-                if show:
-                    print(f"{name} | {line}", end="", flush=True)
+                if not show:
+                    continue
+                shown = []
+                for piece in re.split(r"([\r\n])", text):
+                    if piece and at_line_start and piece not in "\r\n":
+                        shown.append(f"{name} | ")
+                    shown.append(piece)
+                    at_line_start = piece in ("\r", "\n") or (at_line_start and not piece)
+                sys.stdout.write("".join(shown))
+                sys.stdout.flush()
 
     def wait(self, timeout):
         """Waits until every process has ended well; on a process that fails, or on a timeout (`timeout` seconds
