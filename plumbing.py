@@ -487,7 +487,7 @@ class LocalProcesses:
             if time.monotonic() > deadline:
                 self.stop()
                 running = ", ".join(name for name, code in codes.items() if code is None)
-                fail(f"{running} did not finish in time and were stopped; their logs are in {self.log_dir}")
+                fail(f"stopped {running}, which did not finish in time; the logs are in {self.log_dir}")
             time.sleep(0.2)
         for relay in self.relays:
             relay.join(timeout=STOP_GRACE_SECONDS)
