@@ -31,7 +31,9 @@ PROFILE_AFTER_STEPS = 2
 PROFILE_MILLISECONDS = 3000
 # How long the chief lets the workers' profilers start before training on: the capture is one request per worker.
 PROFILER_START_SECONDS = 1.0
-PROFILE_MARGIN_SECONDS = 2.0
+# While the chief's capture runs on after training, the workers exchange a number this often: see
+# `wait_for_the_capture`.
+HEARTBEAT_SECONDS = 0.05
 # The port every worker's profiler listens on when TF_CONFIG comes from you (several machines).
 DEFAULT_PROFILER_PORT = 6009
 # The local run as a whole must end within this time, or every process is stopped.
@@ -134,15 +136,16 @@ def make_distributed_step(strategy, model, optimizer, global_batch_size):
 # event files per worker, drawn on top of each other. Only the chief gets a real writer; the others get
 # `tf.summary.create_noop_writer()`, so the same `tf.summary.scalar` lines run everywhere and write once.
 #
-# Every step runs inside `tf.profiler.experimental.Trace("train", step_num=...)`: a step marker, which the Profile
-# tab's Trace viewer shows as `train <step>` on every worker's timeline. The chief captures every worker at once
-# for a few seconds with `tf.profiler.experimental.client.trace`, given every worker's profiler address (each
-# worker started its own profiler server): one profile run in the Profile tab, with one host per worker.
+# Every step runs inside `tf.profiler.experimental.Trace("train", step_num=...)`: the step marker that the Profile
+# tab's Overview page counts, and that its Trace viewer shows as `train <step>` on every worker's timeline. The
+# chief captures every worker at once for a few seconds with `tf.profiler.experimental.client.trace`, given
+# every worker's profiler address (each worker started its own profiler server): one profile run in the Profile
+# tab, with one host per worker.
 
 
 def start_profile(is_chief, profiler_addresses, run_dir):
-    """On the chief, starts capturing every worker's profiler in the background (a thread, returned; None on
-    the others). Every worker also gets the time by which the capture is surely over."""
+    """On the chief, starts capturing every worker's profiler in the background: returns the thread (None on the
+    other workers)."""
     capture = None
     if is_chief:
         service_addresses = ",".join(f"grpc://{address}" for address in profiler_addresses)
@@ -154,7 +157,7 @@ def start_profile(is_chief, profiler_addresses, run_dir):
         capture.start()
         # The capture is one request to each worker; let them start before the steps to profile run.
         time.sleep(PROFILER_START_SECONDS)
-    return capture, time.monotonic() + PROFILER_START_SECONDS + PROFILE_MILLISECONDS / 1000 + PROFILE_MARGIN_SECONDS
+    return capture
 
 
 def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
@@ -168,7 +171,7 @@ def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
     distributed_step = make_distributed_step(strategy, model, optimizer, global_batch_size)
     writer = tf.summary.create_file_writer(str(run_dir / "train")) if is_chief else tf.summary.create_noop_writer()
     # The profile starts after the first steps (they trace the step), or at the last step of a shorter run.
-    profile_step, profile = min(PROFILE_AFTER_STEPS, args.epochs * steps_per_epoch - 1), None
+    profile_step, capture = min(PROFILE_AFTER_STEPS, args.epochs * steps_per_epoch - 1), None
     iterator, step = iter(batches), 0
     try:
         for epoch in range(args.epochs):
@@ -177,9 +180,9 @@ def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
             progress, sums = starter.epoch_progbar(steps_per_epoch), tf.zeros(3)
             for batch in range(steps_per_epoch):
                 if step == profile_step:
-                    profile = start_profile(is_chief, profiler_addresses, run_dir)
-                # Without 08's `_r=1`: with it, a worker crashed at the end of the capture (docs/limitations.md).
-                with tf.profiler.experimental.Trace("train", step_num=step):
+                    capture = start_profile(is_chief, profiler_addresses, run_dir)
+                # `_r=1` makes it a step of the Overview page's step-time graph, as in 08.
+                with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
                     sums += distributed_step(iterator)
                 step += 1
                 progress.add(1, values=[("loss", float(sums[0]) / (batch + 1)), ("accuracy", float(sums[1] / sums[2]))])
@@ -189,20 +192,27 @@ def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
                 tf.summary.scalar("epoch_accuracy", sums[1] / sums[2], step=epoch)
     finally:
         writer.close()
-    return model, dataset, profile
+    return model, dataset, capture
 
 
 # ## After training
 #
-# The workers end together: the chief first waits for its capture to finish (a worker that had already ended
-# would be missing from the profile), then every worker meets the others in one last all-reduce. The chief then
-# measures the model once on the held-out test split.
+# The workers end together, once the chief's capture is over: a worker that had already ended would be missing
+# from the profile. Until then they keep exchanging a number (an all-reduce), which tells them whether the
+# capture still runs. (Waiting idle instead, a worker crashed at the end of the capture in a third of the runs,
+# in TensorFlow's profiler: docs/limitations.md.) The chief then measures the model once on the test split.
 
 
 @tf.function
-def all_reduce_one(strategy):
-    """Returns once every worker has called it: an all-reduce of one number from each."""
-    return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+def all_reduce_sum(strategy, value):
+    """The sum of every worker's `value`; returns once every worker has called it."""
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(value)), axis=None)
+
+
+def wait_for_the_capture(strategy, capture):
+    """Every worker returns once the chief's capture (`capture` on the chief, None on the others) has ended."""
+    while float(all_reduce_sum(strategy, tf.constant(float(capture is not None and capture.is_alive())))) > 0:
+        time.sleep(HEARTBEAT_SECONDS)
 
 
 def test_accuracy(model, dataset, batch_size):
@@ -228,13 +238,8 @@ def train_as_worker(args):
     # Every worker's profiler listens on its own port, for the chief's capture (or the Profile tab's dialog).
     tf.profiler.experimental.server.start(int(profiler_addresses[index].rsplit(":", 1)[1]))
     run_dir = (args.run_dir or plumbing.new_run_dir(args.logdir, LESSON)) if is_chief else None
-    model, dataset, (capture, profile_ends_at) = train_epochs(args, strategy, is_chief, run_dir, profiler_addresses)
-    # Every worker waits for the capture's end outside TensorFlow: a worker inside a TensorFlow op (the
-    # all-reduce below) while its profiler hands over its data crashed here in one run out of three.
-    time.sleep(max(0.0, profile_ends_at - time.monotonic()))
-    if capture is not None:
-        capture.join()
-    all_reduce_one(strategy)
+    model, dataset, capture = train_epochs(args, strategy, is_chief, run_dir, profiler_addresses)
+    wait_for_the_capture(strategy, capture)
     if is_chief:
         print(f"Test accuracy of the trained model: {test_accuracy(model, dataset, args.batch_size):.4f}")
     return run_dir
