@@ -374,7 +374,7 @@ STOP_GRACE_SECONDS = 10
 # between its checks that every worker is done, and a stalled one (keras-team/keras-tuner#915) never ends.
 FINISH_TIMEOUT_SECONDS = 180
 # What a process that could not listen on its port says in its log (gRPC, through TensorFlow or KerasTuner).
-PORT_TAKEN_FRAGMENTS = ("Address already in use", "Failed to add port", "Could not start gRPC server")
+PORT_TAKEN_FRAGMENTS = ("Address already in use", "Failed to bind to address", "Could not start gRPC server")
 
 
 def free_ports(count):

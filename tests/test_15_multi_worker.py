@@ -86,7 +86,10 @@ def test_the_profile_tab_lists_the_run_and_both_hosts(two_workers):
         (all_hosts,) = server.get(f"{PROFILE}/hosts", run=run, tag="overview_page")
         overview = server.get(f"{PROFILE}/data", run=run, tag="overview_page", host=all_hosts["hostname"])
     assert sorted(host["hostname"] for host in hosts) == sorted(address.replace(":", "_") for address in addresses)
-    assert any(table and table.get("rows") for table in overview), overview
+    # Its step-time graph has rows: the profiled steps, found by their markers.
+    (graph,) = [table for table in overview if table and (table.get("p") or {}).get("steptime_ms_average")]
+    steps = [row["c"][0]["v"] for row in graph["rows"]]
+    assert steps and all(re.fullmatch(r"train \d+", step) for step in steps), steps
 
 
 def test_the_run_says_what_it_started_and_how_to_go_across_machines(two_workers):

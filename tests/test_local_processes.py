@@ -33,7 +33,7 @@ def test_a_child_that_fails_stops_the_others_with_a_one_line_error(tmp_path, cap
 
 
 def test_a_port_that_was_taken_says_to_run_again(tmp_path, capsys):
-    failing = "import sys\nprint('E0000 Failed to add port: Address already in use', file=sys.stderr)\nsys.exit(1)\n"
+    failing = "import sys\nprint('RuntimeError: Failed to bind to address', file=sys.stderr)\nsys.exit(1)\n"
     with pytest.raises(SystemExit), started(tmp_path, {"chief": failing}) as processes:
         processes.wait(timeout=120)
     (line,) = capsys.readouterr().err.strip().splitlines()
