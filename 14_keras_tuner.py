@@ -123,6 +123,7 @@ def write_hparams_config(run_dir):
 def search(tuner, args, dataset, run_dir):
     """Runs the search: the trials this process is given (all of them, in one process)."""
     training_part, validation_part = starter.hold_out_validation(dataset)
+    plumbing.note_large_batch(args.batch_size, training_part.num_train)
     train_batches = starter.train_pipeline(training_part, args.batch_size)
     validation_batches = starter.test_pipeline(validation_part, args.batch_size)
     tuner.search(

@@ -163,6 +163,8 @@ def start_profile(is_chief, profiler_addresses, run_dir):
 def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
     """Trains the starter's CNN for --epochs; the chief logs each epoch's loss and accuracy and profiles them all."""
     dataset = starter.load_dataset(args.dataset, quick=args.quick, verbose=is_chief)
+    if is_chief:
+        plumbing.note_large_batch(args.batch_size, dataset.num_train // strategy.num_replicas_in_sync)
     batches, steps_per_epoch = worker_batches(strategy, dataset, args.batch_size)
     with strategy.scope():
         model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
