@@ -145,7 +145,7 @@ def make_distributed_step(strategy, model, optimizer, global_batch_size):
 
 def start_profile(is_chief, profiler_addresses, run_dir):
     """On the chief, starts capturing every worker's profiler in the background: returns the thread (None on the
-    other workers)."""
+    other workers). Known: TensorFlow 2.21 sometimes crashes a worker as its capture ends (docs/limitations.md)."""
     capture = None
     if is_chief:
         service_addresses = ",".join(f"grpc://{address}" for address in profiler_addresses)
@@ -201,8 +201,7 @@ def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
 #
 # The workers end together, once the chief's capture is over: a worker that had already ended would be missing
 # from the profile. Until then they keep exchanging a number (an all-reduce), which tells them whether the
-# capture still runs. (Waiting idle instead, a worker crashed at the end of the capture in a third of the runs,
-# in TensorFlow's profiler: docs/limitations.md.) The chief then measures the model once on the test split.
+# capture still runs. The chief then measures the model once on the held-out test split.
 
 
 @tf.function
@@ -217,7 +216,7 @@ def wait_for_the_capture(strategy, capture):
         time.sleep(HEARTBEAT_SECONDS)
 
 
-def test_accuracy(model, dataset, batch_size):
+def accuracy_on_test_split(model, dataset, batch_size):
     """The share of the test split that `model` classifies right."""
     correct = total = 0
     for images, labels in starter.test_pipeline(dataset, batch_size):
@@ -243,7 +242,7 @@ def train_as_worker(args):
     model, dataset, capture = train_epochs(args, strategy, is_chief, run_dir, profiler_addresses)
     wait_for_the_capture(strategy, capture)
     if is_chief:
-        print(f"Test accuracy of the trained model: {test_accuracy(model, dataset, args.batch_size):.4f}")
+        print(f"Test accuracy of the trained model: {accuracy_on_test_split(model, dataset, args.batch_size):.4f}")
     return run_dir
 
 

@@ -498,9 +498,12 @@ class LocalProcesses:
         log_text = log_path.read_text(encoding="utf-8", errors="replace")
         if any(fragment in log_text for fragment in PORT_TAKEN_FRAGMENTS):
             return f"{name} could not listen on its port (another program took it); run again, new ports are chosen"
-        last_lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+        # The last line as a terminal would show it: after its last carriage return, without colour codes.
+        shown = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line.split("\r")[-1]) for line in log_text.split("\n")]
+        last_lines = [line.strip() for line in shown if line.strip()]
         last = f" (its last line: {last_lines[-1][:200]})" if last_lines else ""
-        return f"{name} stopped with exit status {code}{last}; the others were stopped. Its log: {log_path}"
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"stopped with exit status {code}"
+        return f"{name} {how}{last}; the others were stopped. Its log: {log_path}"
 
     def stop(self):
         """Stops every process still running: a SIGINT to its session, then a SIGKILL if it is still there."""

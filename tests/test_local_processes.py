@@ -32,6 +32,15 @@ def test_a_child_that_fails_stops_the_others_with_a_one_line_error(tmp_path, cap
     assert_no_process_left(str(tmp_path))
 
 
+def test_a_child_killed_by_a_signal_is_named_with_its_signal_and_its_last_line_as_shown(tmp_path, capsys):
+    program = "import os, signal, sys\nsys.stdout.write('\\x1b[1m1/8\\x1b[0m bar\\r\\x1b[1m8/8\\x1b[0m bar\\n')\n"
+    program += "sys.stdout.flush()\nos.kill(os.getpid(), signal.SIGSEGV)\n"
+    with pytest.raises(SystemExit), started(tmp_path, {"worker 1": program}) as processes:
+        processes.wait(timeout=120)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: worker 1 was killed by SIGSEGV (its last line: 8/8 bar); the others were stopped")
+
+
 def test_a_port_that_was_taken_says_to_run_again(tmp_path, capsys):
     failing = "import sys\nprint('RuntimeError: Failed to bind to address', file=sys.stderr)\nsys.exit(1)\n"
     with pytest.raises(SystemExit), started(tmp_path, {"chief": failing}) as processes:
