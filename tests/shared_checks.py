@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from conftest import ROOT
@@ -79,3 +80,24 @@ def assert_before_and_after_are_the_same_images(before, after, dataset_images):
         assert np.abs(shift).max() <= MAX_SHIFT + 1
         # And clipped pixels are where the shift pushed them out of range.
         assert np.all(original[augmented == 0] <= MAX_SHIFT + 1)
+
+
+def processes_mentioning(text):
+    """The ids of the processes on this machine whose command line holds `text` (read from /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            arguments = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended while we looked
+            continue
+        if any(text.encode() in argument for argument in arguments):
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def assert_no_process_left(text, timeout=30):
+    """Every process whose command line holds `text` has ended (within `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while processes_mentioning(text) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not processes_mentioning(text), f"processes left running: {processes_mentioning(text)}"

@@ -58,12 +58,22 @@ SHOTS = [
     ("12_debugger.py", [], "debugger-v2", "NaN/∞", "12_debugger.png"),
     # Time Series shows the batch-level curves, the epoch curves and the confusion matrices of 13 in one view.
     ("13_fit_callbacks.py", ["--epochs", "5"], "timeseries", "confusion_matrix", "13_time_series.png"),
+    (
+        "14_keras_tuner.py",
+        ["--workers", "2", "--trials", "8", "--epochs", "3"],
+        "hparams",
+        "Validation accuracy",
+        "14_hparams.png",
+    ),
+    # The Overview page of the one profile run, over every worker's host (ALL_HOSTS).
+    ("15_multi_worker.py", ["--workers", "2", "--epochs", "3"], "profile", "Host Compute Time", "15_profile.png"),
 ]
 
 # The Profile tab opens the run and tool named in the page's query: the naive pipeline's Input pipeline
 # analyzer, whose verdict says how much of each step waits for input. (The Overview page shows the same
 # verdict beside its step-time graph, but draws both with Google Charts, which needs internet access.)
-PROFILE_RUN, PROFILE_TOOL = "/naive/", "input_pipeline_analyzer"
+# 15's: the Overview page of its one profile run, which has a host per worker.
+PROFILE_VIEWS = {"08_profile.png": ("/naive/", "input_pipeline_analyzer"), "15_profile.png": ("/", "overview_page")}
 
 # Texts to click, in order, before a picture is taken: Debugger V2 opens on its first op; the alert and
 # the `Log` op it points to show where the Inf came from, with the op's stack trace. Time Series opens with its
@@ -136,16 +146,17 @@ def wait_for_text(page, text, timeout=60):
     raise TimeoutError(f"{text!r} did not appear within {timeout} s")
 
 
-def page_query(server, tab, run_dir):
+def page_query(server, tab, run_dir, output_name):
     """The query string that opens `tab` on the picture's run and tool (only the Profile tab needs one)."""
     if tab != "profile":
         return ""
+    run_suffix, tool = PROFILE_VIEWS[output_name]
     server.wait_until(lambda: server.get("/data/plugin/profile/runs"), what="the profile runs")
     # The served logdir may hold earlier runs of the script too: take the picture's own run.
-    wanted = f"{run_dir.name}{PROFILE_RUN}"
+    wanted = f"{run_dir.name}{run_suffix}"
     (run,) = [run for run in server.get("/data/plugin/profile/runs") if run.startswith(wanted)]
-    (host,) = server.get("/data/plugin/profile/hosts", run=run, tag=PROFILE_TOOL)
-    return "?" + urllib.parse.urlencode({"run": run, "tag": PROFILE_TOOL, "host": host["hostname"]})
+    host = server.get("/data/plugin/profile/hosts", run=run, tag=tool)[0]
+    return "?" + urllib.parse.urlencode({"run": run, "tag": tool, "host": host["hostname"]})
 
 
 def capture(browser, run_dir, tab, text, output):
@@ -154,7 +165,7 @@ def capture(browser, run_dir, tab, text, output):
     logdir = run_dir if tab == "debugger-v2" else run_dir.parent
     with running_tensorboard(logdir, "--samples_per_plugin", "images=1000") as server:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{server.url}/{page_query(server, tab, run_dir)}#{tab}")
+        page.goto(f"{server.url}/{page_query(server, tab, run_dir, output.name)}#{tab}")
         wait_for_text(page, text)
         for click in CLICKS.get(output.name, []):
             page.wait_for_timeout(2000)

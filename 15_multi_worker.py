@@ -1,0 +1,277 @@
+"""
+Title: Training on several workers: chief-only summaries, and every worker in one profile
+Description: `MultiWorkerMirroredStrategy` over local processes; the chief logs and profiles all workers at once.
+
+TensorBoard tabs: Scalars (the chief's curves), Profile (one run, a host per worker).
+Run it:   python 15_multi_worker.py --workers 2     (or --quick for a smoke test)
+View it:  tensorboard --logdir logs/15_multi_worker/<run>     (the script prints this run's directory)
+"""
+
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+import ctrl_c
+
+import dataclasses
+import json
+import os
+import pathlib
+import threading
+import time
+
+import keras
+import tensorflow as tf
+
+import plumbing
+import starter
+
+LESSON = "15_multi_worker"  # its logs go to <logdir>/15_multi_worker/
+
+# The profile covers a few seconds of training that start after this many steps: the first ones trace the step.
+PROFILE_AFTER_STEPS = 2
+PROFILE_MILLISECONDS = 3000
+# How long the chief lets the workers' profilers start before training on: the capture is one request per worker.
+PROFILER_START_SECONDS = 1.0
+# While the chief's capture runs on after training, the workers exchange a number this often: see
+# `wait_for_the_capture`.
+HEARTBEAT_SECONDS = 0.05
+# The port every worker's profiler listens on when TF_CONFIG comes from you (several machines).
+DEFAULT_PROFILER_PORT = 6009
+# The local run as a whole must end within this time, or every process is stopped.
+LOCAL_RUN_TIMEOUT_SECONDS = 4 * 60 * 60
+ACROSS_MACHINES = f"""
+On several machines: give each the same cluster in TF_CONFIG and its own index (0 is the chief, which logs),
+then run the same command on each, machine 0 first:
+  TF_CONFIG='{{"cluster": {{"worker": ["host0:12345", "host1:12345"]}}, "task": {{"type": "worker", "index": 0}}}}' \\
+      python 15_multi_worker.py
+and on host1 the same with "index": 1. Every worker's profiler then listens on port {DEFAULT_PROFILER_PORT}
+(or where --profiler-addresses host0:port,host1:port says)."""
+
+# ## Starting the workers
+#
+# `MultiWorkerMirroredStrategy` trains one model on several machines: each worker holds a copy of the model,
+# trains on its share of every batch, and the workers add up their gradients before every update (an
+# all-reduce), so that every copy stays the same. Each worker learns who it is and where the others are from the
+# `TF_CONFIG` environment variable: the list of every worker's `host:port`, and its own index in that list.
+# Worker 0 is the chief. Here the "machines" are processes on this one, on free localhost ports; the plumbing
+# starts them (`plumbing.LocalProcesses`) and stops them all on Ctrl-C or if one of them fails.
+
+
+def tf_config(worker_addresses, index):
+    """The TF_CONFIG of worker `index`: the whole cluster, and which worker this one is."""
+    return json.dumps({"cluster": {"worker": worker_addresses}, "task": {"type": "worker", "index": index}})
+
+
+def launch_local_workers(args):
+    """Starts `--workers` processes of this script on this machine, one TF_CONFIG each, and waits for them."""
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
+    ports = plumbing.free_ports(2 * args.workers)
+    workers = [f"{plumbing.LOCALHOST}:{port}" for port in ports[: args.workers]]
+    profilers = [f"{plumbing.LOCALHOST}:{port}" for port in ports[args.workers :]]
+    argv = [*plumbing.shared_flags(args), "--run-dir", str(run_dir), "--profiler-addresses", ",".join(profilers)]
+    print(f"Starting {args.workers} workers on {', '.join(workers)}; worker 0, the chief, shows its lines here.")
+    print(f"To profile them by hand while they train: Profile tab, CAPTURE PROFILE, paste {','.join(profilers)}")
+    with plumbing.LocalProcesses(LESSON, run_dir) as processes:
+        for index in range(args.workers):
+            environment = {"TF_CONFIG": tf_config(workers, index)}
+            processes.start(f"worker {index}", argv, environment, show=index == 0)
+        processes.wait(timeout=LOCAL_RUN_TIMEOUT_SECONDS)
+    return run_dir
+
+
+# ## The data: every worker reads its own share
+#
+# Each worker builds the starter's pipeline from its own shard of the training data, in batches of
+# `--batch-size`: one global step trains on `--batch-size` times the number of workers. The workers must take
+# the same number of steps (each step waits for all of them), so every epoch has a fixed number of steps, from
+# a pipeline that repeats.
+
+
+def worker_batches(strategy, dataset, batch_size):
+    """The distributed training data, and how many steps make an epoch."""
+    workers = strategy.num_replicas_in_sync
+    steps_per_epoch = max(1, dataset.num_train // (batch_size * workers))
+
+    def shard_pipeline(input_context):
+        shard = dataset.train.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        share = dataclasses.replace(dataset, train=shard, num_train=dataset.num_train // workers)
+        return starter.train_pipeline(share, input_context.get_per_replica_batch_size(batch_size * workers)).repeat()
+
+    return strategy.distribute_datasets_from_function(shard_pipeline), steps_per_epoch
+
+
+# ## The training step under the strategy
+#
+# Keras 3's `model.fit` fails under this strategy (keras-team/keras#20585), so the loop is written out. The
+# model and its optimizer are made inside `strategy.scope()`, so that their variables are mirrored on every
+# worker. `strategy.run` runs the step on each worker's batch; `tf.nn.compute_average_loss` divides the loss by
+# the GLOBAL batch size, so that the gradients the workers add up are those of the mean over the whole global
+# batch. `strategy.reduce` then adds the workers' losses and counts of correct answers into one number each.
+
+
+def make_distributed_step(strategy, model, optimizer, global_batch_size):
+    """A compiled step: trains every worker on its next batch; returns the global batch's mean loss, how many of
+    its images were classified right, and how many images it held."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+
+    def replica_step(images, labels):
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = tf.nn.compute_average_loss(loss_fn(labels, logits), global_batch_size=global_batch_size)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == labels, tf.float32))
+        return loss, correct, tf.cast(tf.size(labels), tf.float32)
+
+    @tf.function
+    def distributed_step(iterator):
+        per_worker = strategy.run(replica_step, args=next(iterator))
+        return tf.stack([strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in per_worker])
+
+    return distributed_step
+
+
+# ## Only the chief writes summaries
+#
+# Every worker runs the same loop, so every worker would log the same curves: the run would hold one set of
+# event files per worker, drawn on top of each other. Only the chief gets a real writer; the others get
+# `tf.summary.create_noop_writer()`, so the same `tf.summary.scalar` lines run everywhere and write once.
+#
+# Every step runs inside `tf.profiler.experimental.Trace("train", step_num=...)`: the step marker that the Profile
+# tab's Overview page counts, and that its Trace viewer shows as `train <step>` on every worker's timeline. The
+# chief captures every worker at once for a few seconds with `tf.profiler.experimental.client.trace`, given
+# every worker's profiler address (each worker started its own profiler server): one profile run in the Profile
+# tab, with one host per worker.
+
+
+def start_profile(is_chief, profiler_addresses, run_dir):
+    """On the chief, starts capturing every worker's profiler in the background: returns the thread (None on the
+    other workers). Known: TensorFlow 2.21 sometimes crashes a worker as its capture ends (docs/limitations.md)."""
+    capture = None
+    if is_chief:
+        service_addresses = ",".join(f"grpc://{address}" for address in profiler_addresses)
+        capture = threading.Thread(
+            target=tf.profiler.experimental.client.trace,
+            args=(service_addresses, str(run_dir), PROFILE_MILLISECONDS),
+            kwargs={"num_tracing_attempts": 1},
+        )
+        capture.start()
+        # The capture is one request to each worker; let them start before the steps to profile run.
+        time.sleep(PROFILER_START_SECONDS)
+    return capture
+
+
+def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
+    """Trains the starter's CNN for --epochs; the chief logs each epoch's loss and accuracy and profiles them all."""
+    dataset = starter.load_dataset(args.dataset, quick=args.quick, verbose=is_chief)
+    if is_chief:
+        plumbing.note_large_batch(args.batch_size, dataset.num_train // strategy.num_replicas_in_sync)
+    batches, steps_per_epoch = worker_batches(strategy, dataset, args.batch_size)
+    with strategy.scope():
+        model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+        optimizer = keras.optimizers.Adam(learning_rate=1e-3)
+    global_batch_size = args.batch_size * strategy.num_replicas_in_sync
+    distributed_step = make_distributed_step(strategy, model, optimizer, global_batch_size)
+    writer = tf.summary.create_file_writer(str(run_dir / "train")) if is_chief else tf.summary.create_noop_writer()
+    # The profile starts after the first steps (they trace the step), or at the last step of a shorter run.
+    profile_step, capture = min(PROFILE_AFTER_STEPS, args.epochs * steps_per_epoch - 1), None
+    iterator, step = iter(batches), 0
+    try:
+        for epoch in range(args.epochs):
+            print(f"Epoch {epoch + 1}/{args.epochs}")
+            # The epoch's sums so far: of the steps' mean losses, of right answers, of images.
+            progress, sums = starter.epoch_progbar(steps_per_epoch), tf.zeros(3)
+            for batch in range(steps_per_epoch):
+                if step == profile_step:
+                    capture = start_profile(is_chief, profiler_addresses, run_dir)
+                # `_r=1` makes it a step of the Overview page's step-time graph, as in 08.
+                with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
+                    sums += distributed_step(iterator)
+                step += 1
+                progress.add(1, values=[("loss", float(sums[0]) / (batch + 1)), ("accuracy", float(sums[1] / sums[2]))])
+            # The epoch's means over every worker's images: what the progress bar's last line shows.
+            with writer.as_default():
+                tf.summary.scalar("epoch_loss", float(sums[0]) / steps_per_epoch, step=epoch)
+                tf.summary.scalar("epoch_accuracy", sums[1] / sums[2], step=epoch)
+    finally:
+        writer.close()
+    return model, dataset, capture
+
+
+# ## After training
+#
+# The workers end together, once the chief's capture is over: a worker that had already ended would be missing
+# from the profile. Until then they keep exchanging a number (an all-reduce), which tells them whether the
+# capture still runs. The chief then measures the model once on the held-out test split.
+
+
+@tf.function
+def all_reduce_sum(strategy, value):
+    """The sum of every worker's `value`; returns once every worker has called it."""
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.identity(value)), axis=None)
+
+
+def wait_for_the_capture(strategy, capture):
+    """Every worker returns once the chief's capture (`capture` on the chief, None on the others) has ended."""
+    while float(all_reduce_sum(strategy, tf.constant(float(capture is not None and capture.is_alive())))) > 0:
+        time.sleep(HEARTBEAT_SECONDS)
+
+
+def accuracy_on_test_split(model, dataset, batch_size):
+    """The share of the test split that `model` classifies right."""
+    correct = total = 0
+    for images, labels in starter.test_pipeline(dataset, batch_size):
+        predictions = tf.argmax(model(images, training=False), axis=1)
+        correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int32)))
+        total += int(tf.size(labels))
+    return correct / total
+
+
+def train_as_worker(args):
+    """What every worker runs, on this machine or on several (TF_CONFIG says which worker this is)."""
+    # Made first: the strategy connects this process to the others before TensorFlow runs any op.
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    index = strategy.cluster_resolver.task_id
+    is_chief = index == 0
+    workers = strategy.cluster_resolver.cluster_spec().as_dict()["worker"]
+    profiler_addresses = args.profiler_addresses or [
+        f"{address.rsplit(':', 1)[0]}:{DEFAULT_PROFILER_PORT}" for address in workers
+    ]
+    # Every worker's profiler listens on its own port, for the chief's capture (or the Profile tab's dialog).
+    tf.profiler.experimental.server.start(int(profiler_addresses[index].rsplit(":", 1)[1]))
+    run_dir = (args.run_dir or plumbing.new_run_dir(args.logdir, LESSON)) if is_chief else None
+    model, dataset, capture = train_epochs(args, strategy, is_chief, run_dir, profiler_addresses)
+    wait_for_the_capture(strategy, capture)
+    if is_chief:
+        print(f"Test accuracy of the trained model: {accuracy_on_test_split(model, dataset, args.batch_size):.4f}")
+    return run_dir
+
+
+def make_parser():
+    parser = plumbing.make_parser("Train on several workers with MultiWorkerMirroredStrategy; profile them all.")
+    parser.add_argument("--workers", type=plumbing.positive_int, default=2, help="worker processes (default: 2)")
+    parser.add_argument(
+        "--profiler-addresses",
+        type=lambda text: text.split(","),
+        help=f"every worker's profiler, host:port,host:port (default: each worker's host, {DEFAULT_PROFILER_PORT})",
+    )
+    parser.add_argument(
+        "--run-dir", type=pathlib.Path, help="the run directory the chief writes into (default: a new one)"
+    )
+    return parser
+
+
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    if "TF_CONFIG" in os.environ:
+        run_dir = train_as_worker(args)
+        # A chief started by the launcher leaves the last lines to the launcher.
+        if run_dir is None or args.run_dir is not None:
+            return
+    else:
+        run_dir = launch_local_workers(args)
+        print(ACROSS_MACHINES)
+    plumbing.print_view_command(run_dir, "Scalars and Profile (one run, a host per worker)")
+
+
+if __name__ == "__main__":
+    ctrl_c.run(main)

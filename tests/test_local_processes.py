@@ -1,0 +1,89 @@
+"""plumbing.LocalProcesses, which starts the workers of 14 and 15: a failing or stalled child stops them all with a
+one-line error, a child's lines are shown after its name, and nothing is left running."""
+
+import pytest
+from shared_checks import assert_no_process_left
+
+import plumbing
+
+
+def started(tmp_path, programs, show=True):
+    """LocalProcesses running one small Python program per name, from `programs` ({name: source})."""
+    processes = plumbing.LocalProcesses("15_multi_worker", tmp_path)
+    for name, source in programs.items():
+        script = tmp_path / f"{name.replace(' ', '_')}.py"
+        script.write_text(source)
+        processes.script = script
+        processes.start(name, [str(tmp_path)], {"MARK": "local-processes-test"}, show=show)
+    return processes
+
+
+SLEEPER = "import time\ntime.sleep(600)\n"
+
+
+def test_a_child_that_fails_stops_the_others_with_a_one_line_error(tmp_path, capsys):
+    programs = {"worker 0": SLEEPER, "worker 1": "import sys\nprint('boom', file=sys.stderr)\nsys.exit(3)\n"}
+    with pytest.raises(SystemExit) as stopped, started(tmp_path, programs) as processes:
+        processes.wait(timeout=120)
+    assert stopped.value.code == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: worker 1 stopped with exit status 3 (its last line: boom); the others were stopped")
+    assert str(tmp_path / "worker-1.log") in line
+    assert_no_process_left(str(tmp_path))
+
+
+def test_a_child_killed_by_a_signal_is_named_with_its_signal_and_its_last_line_as_shown(tmp_path, capsys):
+    program = "import os, signal, sys\nsys.stdout.write('\\x1b[1m1/8\\x1b[0m bar\\r\\x1b[1m8/8\\x1b[0m bar\\n')\n"
+    program += "sys.stdout.flush()\nos.kill(os.getpid(), signal.SIGSEGV)\n"
+    with pytest.raises(SystemExit), started(tmp_path, {"worker 1": program}) as processes:
+        processes.wait(timeout=120)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: worker 1 was killed by SIGSEGV (its last line: 8/8 bar); the others were stopped")
+
+
+def test_a_port_that_was_taken_says_to_run_again(tmp_path, capsys):
+    failing = "import sys\nprint('RuntimeError: Failed to bind to address', file=sys.stderr)\nsys.exit(1)\n"
+    with pytest.raises(SystemExit), started(tmp_path, {"chief": failing}) as processes:
+        processes.wait(timeout=120)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "could not listen on its port" in line and "run again" in line
+
+
+def test_a_child_that_never_ends_is_stopped_at_the_timeout(tmp_path, capsys):
+    with pytest.raises(SystemExit), started(tmp_path, {"worker 0": SLEEPER}) as processes:
+        processes.wait(timeout=2)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: stopped worker 0, which did not finish in time")
+    assert_no_process_left(str(tmp_path))
+
+
+def test_leaving_the_block_stops_every_child(tmp_path):
+    with pytest.raises(KeyboardInterrupt), started(tmp_path, {"worker 0": SLEEPER, "worker 1": SLEEPER}):
+        raise KeyboardInterrupt
+    assert_no_process_left(str(tmp_path), timeout=1)
+
+
+def test_a_childs_lines_are_shown_after_its_name_and_kept_in_its_log(tmp_path, capsys):
+    program = "import sys\nprint('first')\nsys.stdout.write('1/2 bar\\r2/2 bar\\n')\n"
+    with started(tmp_path, {"chief": program, "worker 1": program}, show=True) as processes:
+        processes.wait(timeout=120)
+    shown = capsys.readouterr().out
+    assert "chief | first\n" in shown and "chief | 1/2 bar\rchief | 2/2 bar\n" in shown
+    assert (tmp_path / "chief.log").read_bytes() == b"first\n1/2 bar\r2/2 bar\n"
+
+
+def test_free_ports_are_different_and_free(tmp_path):
+    import socket
+
+    ports = plumbing.free_ports(4)
+    assert len(set(ports)) == 4
+    for port in ports:
+        with socket.socket() as probe:
+            probe.bind((plumbing.LOCALHOST, port))
+
+
+def test_a_child_runs_the_lessons_own_file_also_from_another_directory(tmp_path, monkeypatch):
+    # A notebook has no __file__, and its kernel may run anywhere: the script is found next to plumbing.py.
+    monkeypatch.chdir(tmp_path)
+    assert plumbing.LocalProcesses("15_multi_worker", tmp_path).script == plumbing.script_path("15_multi_worker")
+    assert plumbing.script_path("14_keras_tuner").is_file()
