@@ -434,8 +434,10 @@ class LocalProcesses:
     on stdout are also shown here, after its name, if it was started with `show=True`.
     """
 
-    def __init__(self, lesson, log_dir):
+    def __init__(self, lesson, log_dir, if_killed=""):
+        """`if_killed`: what to add to the one-line error when a process is killed by a signal (a known crash)."""
         self.script = script_path(lesson)
+        self.if_killed = if_killed
         self.log_dir = Path(log_dir)
         self.processes = {}  # name -> (Popen, log path)
         self.relays = []
@@ -519,7 +521,8 @@ class LocalProcesses:
         last_lines = [line.strip() for line in shown if line.strip()]
         last = f" (its last line: {last_lines[-1][:200]})" if last_lines else ""
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"stopped with exit status {code}"
-        return f"{name} {how}{last}; the others were stopped. Its log: {log_path}"
+        known = f" {self.if_killed}" if code < 0 and self.if_killed else ""
+        return f"{name} {how}{last}; the others were stopped. Its log: {log_path}.{known}"
 
     def stop(self):
         """Stops every process still running: a SIGINT to its session, then a SIGKILL if it is still there."""

@@ -20,9 +20,21 @@ TF_STARTUP_LINE = re.compile(
 )
 
 
+# TensorFlow 2.21 sometimes kills a worker as its profile capture ends (docs/limitations.md, "Profiling several
+# workers"): then the launcher's one line names that section. Only then is the lesson run again, at most twice.
+KNOWN_PROFILER_CRASH = re.compile(r"worker \d+ was killed by SIG(SEGV|BUS|ABRT).*Profiling several workers")
+
+
 @pytest.fixture(scope="module")
 def two_workers(run_script):
-    return run_script("15_multi_worker.py", "--workers", "2", "--epochs", str(EPOCHS))
+    flags = ["--workers", "2", "--epochs", str(EPOCHS)]
+    for attempt in range(3):
+        try:
+            # The seed is the default one: a second attempt is the same run under another record.
+            return run_script("15_multi_worker.py", *flags, *["--seed", "42"] * attempt)
+        except AssertionError as failure:
+            if attempt == 2 or not KNOWN_PROFILER_CRASH.search(str(failure)):
+                raise
 
 
 def profiler_addresses(stdout):
