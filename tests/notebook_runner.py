@@ -329,11 +329,12 @@ def check_13(run_dir, epochs):
 def check_14(run_dir, epochs):
     from tensorboard.plugins.hparams import metadata
 
-    trial_dirs = sorted(path for path in run_dir.iterdir() if path.is_dir() and (path / "validation").is_dir())
-    assert len(trial_dirs) == 2, sorted(run_dir.iterdir())
-    for trial_dir in trial_dirs:
-        assert metadata.SESSION_START_INFO_TAG in tb_read.tensor_tags(tb_read.load(trial_dir))
-        tb_read.assert_epoch_scalars(trial_dir / "validation", ("epoch_loss", "epoch_accuracy"), epochs)
+    # KerasTuner logs each trial into <run>/<trial>/execution0: the session of its HParams row, and its curves.
+    sessions = sorted(run_dir.glob("*/execution0"))
+    assert len(sessions) == 2, sorted(run_dir.iterdir())
+    for session in sessions:
+        assert metadata.SESSION_START_INFO_TAG in tb_read.tensor_tags(tb_read.load(session))
+        tb_read.assert_epoch_scalars(session / "validation", ("epoch_loss", "epoch_accuracy"), epochs)
 
 
 def check_15(run_dir, epochs):
