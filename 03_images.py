@@ -31,9 +31,9 @@ MAX_GRID_SIZE = 100
 
 # ## Before and after augmentation
 #
-# The training pipeline augments every batch: brightness moves by at most 0.1 of the pixel range, and colour
-# images are also sometimes made grayscale and flipped left-right. To see what the model really gets, log the
-# same images twice at the same step, as they are stored and as augmentation changes them.
+# The training pipeline augments every batch: brightness moves by at most 0.1 of the pixel range, colour images
+# are sometimes made grayscale, and CIFAR-10 and Fashion-MNIST are flipped left-right. To see what the model
+# gets, log the same images twice at the same step, as they are stored and as augmentation changes them.
 #
 # `tf.summary.image` takes a batch of images with pixels in [0, 1] and writes up to `max_outputs` of them, one
 # picture each, under one tag. The tag's `description` (shown under its card) lists the images' classes.

@@ -124,8 +124,8 @@ def write_projector_config(run_dir, tensor_files, thumbnail_size=None):
 
 # ## Putting it together
 #
-# `--points` asks for a number of held-out images; a test split that holds fewer (360 with `--quick` on
-# digits) gives all it has, and the script says so.
+# `--points` asks for a number of held-out images; a test split that holds fewer (360 on digits) gives all it
+# has, and the script says so.
 
 
 def make_parser():
@@ -145,7 +145,8 @@ def main(argv=None):
     plumbing.note_large_batch(args.batch_size, dataset.num_train)
     if args.points > dataset.num_test:
         print(
-            f"Note: --points {args.points} is more than the {dataset.num_test:,} held-out images: embedding them all."
+            f"Note: {'the default ' if args.points == DEFAULT_POINTS else ''}--points {args.points} is more than the "
+            f"{dataset.num_test:,} held-out images: embedding them all."
         )
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
 

@@ -2,7 +2,7 @@
 Title: The Profiler: find out whether training waits for its input
 Description: Profile a custom training loop fed by a naive and by an optimized tf.data pipeline, and compare.
 
-TensorBoard tab: Profile. Pick a run (`<run>/naive/<time>` or `<run>/optimized/<time>`), then a tool: the
+TensorBoard tab: Profile. Pick a run (`naive/<time>` or `optimized/<time>`), then a tool: the
 Overview page (step time split into Input, Host compute and "All others", and a verdict), the Input pipeline
 analyzer, or the Trace viewer (the timeline of every profiled step).
 Run it:   python 08_profiler.py              (or --quick for a smoke test)
@@ -175,8 +175,9 @@ def print_shares(shares, counted_steps, device):
     for name, share in shares.items():
         print(f"  {name:>9}: {share:.1%}")
     print(
-        "The profiler's Input share (Overview page) is lower: by a few points for the naive pipeline, by up to half\n"
-        "or more for the optimized one, as it counts the Python side of next() as 'All others'. Its verdict's\n"
+        "The profiler's Input share (Overview page) is lower: by a few points for the naive pipeline, and for the\n"
+        "optimized one from a point lower to less than half of this figure, as it counts the Python side of next()\n"
+        "as 'All others'. Its verdict's"
         "thresholds (20% and 5%) apply to its own figures, not to the ones above."
     )
 

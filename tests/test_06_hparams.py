@@ -268,8 +268,8 @@ def test_the_closing_lines_say_when_the_run_holds_more_runs_than_tensorboard_tic
     if count > plumbing.MAX_RUNS_TICKED:
         # The line that names the tab says how many runs this run holds, and what to press.
         assert above == [
-            f"Then open http://localhost:6006 and the HParams tab ({count} runs: above 40, TensorBoard ticks none, so "
-            'click "Toggle all runs").'
+            f"Then open http://localhost:6006 and the HParams tab ({count} runs: above 40, the run list ticks none: "
+            'click "Toggle all runs" under it).'
         ]
     else:
         assert above == []

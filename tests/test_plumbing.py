@@ -164,7 +164,7 @@ def test_after_four_runs_the_view_command_still_opens_on_at_most_40_runs(tmp_pat
     # The comparison names the lesson's directory, and says how to tick its 60 runs.
     compare_line = [line for line in printed.splitlines() if line.startswith("To compare")][0]
     assert Path(commands["To compare it with earlier runs"][2]) == run_dir.parent
-    assert '(60 runs: above 40, TensorBoard ticks none, so click "Toggle all runs")' in compare_line
+    assert '(60 runs: above 40, the run list ticks none: click "Toggle all runs" under it)' in compare_line
     assert "Toggle all runs" not in printed.replace(compare_line, "")
 
 
@@ -173,7 +173,9 @@ def test_a_run_that_holds_more_than_40_runs_says_so_where_it_says_the_tab(tmp_pa
     write_runs(run_dir, [f"trial_{number}/{split}" for number in range(36) for split in ("train", "validation")])
     plumbing.print_view_command(run_dir, "HParams")
     (tab_line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Then open")]
-    assert tab_line.endswith('the HParams tab (72 runs: above 40, TensorBoard ticks none, so click "Toggle all runs").')
+    assert tab_line.endswith(
+        'the HParams tab (72 runs: above 40, the run list ticks none: click "Toggle all runs" under it).'
+    )
 
 
 def test_a_script_prints_the_command_that_shows_its_own_run(run_script):

@@ -130,7 +130,7 @@ RUN_CELL = """\
 # so far; the kernel, with everything defined above, stays.
 ctrl_c.run(main, FLAGS)"""
 
-# The newest run is the directory that changed last: run names are times, but 06's --experiment names are not.
+# The newest run is the directory that changed last (a run's name is its start time, but --run-dir may name one).
 TENSORBOARD_CELL = """\
 # The lesson's tab, in the notebook, on the run that the cell above has just written (the newest in
 # {lesson_dir}). In a terminal, where <run> is the directory the lesson printed, the same view is:
