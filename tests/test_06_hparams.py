@@ -267,10 +267,11 @@ def test_the_closing_lines_say_when_the_run_holds_more_runs_than_tensorboard_tic
     above = [line for line in lines if "Toggle all runs" in line]
     if count > plumbing.MAX_RUNS_TICKED:
         # The line that names the tab says how many runs this run holds, and what to press.
-        assert above == [
-            f"Then open http://localhost:6006 and the HParams tab ({count} runs: above 40, the run list ticks none: "
-            'click "Toggle all runs" under it).'
-        ]
+        # The line that names the tab, and the compare line (the lesson's directory holds the same runs here).
+        note = f'({count} runs: above 40, the run list ticks none: click "Toggle all runs" under it)'
+        assert above[0] == f"Then open http://localhost:6006 and the HParams tab {note}."
+        assert above[1].startswith("To compare it with earlier runs:") and above[1].endswith(note)
+        assert len(above) == 2
     else:
         assert above == []
     assert lines[-1] == "Searching over several processes or machines: see 14_keras_tuner.py."
