@@ -35,6 +35,11 @@ LEARNING_RATES = [1e-3, 1e-4, 1e-5]
 OBJECTIVE = "val_accuracy"
 # The local search as a whole must end within this time, or every process is stopped.
 LOCAL_RUN_TIMEOUT_SECONDS = 4 * 60 * 60
+# KerasTuner numbers every search's trials from 0, and HParams averages the rows of one trial id across runs.
+SAME_TRIAL_NUMBERS_MERGE = (
+    "Runs of 14 viewed together merge the rows of the same trial number in HParams: compare them in Scalars,"
+    " or view one run's directory."
+)
 ACROSS_MACHINES = """
 On several machines: one runs the chief (it holds the search and hands out trials), the others are workers, each
 with its own KERASTUNER_TUNER_ID; all use the same --run-dir on storage they share (the workers save each trial's
@@ -218,6 +223,7 @@ def main(argv=None):
         if args.run_dir is not None:
             return
     plumbing.print_view_command(run_dir, "HParams")
+    print(SAME_TRIAL_NUMBERS_MERGE)
 
 
 if __name__ == "__main__":

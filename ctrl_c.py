@@ -14,6 +14,7 @@ Being first, it is also where TensorFlow's C++ log level is set (`TF_CPP_MIN_LOG
 TensorFlow starts): see QUIET_TENSORFLOW_LOG_LEVEL.
 """
 
+import contextlib
 import functools
 import importlib.util
 import os
@@ -35,6 +36,20 @@ EXIT_CTRL_C = 130  # what a shell reports for a program stopped by Ctrl-C (128 +
 # How far the lesson is: "starting" (imports, before `run`), "main" (inside `run`), "stopping" (a Ctrl-C is
 # unwinding `main`), "done".
 _state = {"phase": "starting"}
+# What must run before the program ends at once (a second Ctrl-C): e.g. killing the child processes it started,
+# which would otherwise train on. See before_stopping_now.
+_before_stopping_now = []
+
+
+def before_stopping_now(callback):
+    """Has `callback()` run before a terminal program ends at once (a second Ctrl-C), until taken back with
+    no_longer_before_stopping_now."""
+    _before_stopping_now.append(callback)
+
+
+def no_longer_before_stopping_now(callback):
+    if callback in _before_stopping_now:
+        _before_stopping_now.remove(callback)
 
 
 def in_interactive_shell():
@@ -51,6 +66,10 @@ def _stop_process_now():
     or a segmentation fault instead of exit 130. `os._exit` skips it. Nothing is lost: the scripts close their
     summary writers in `finally` blocks, and stdout and stderr are flushed here. Never called in a kernel.
     """
+    for callback in reversed(_before_stopping_now):
+        # Nothing may keep the program from ending here: a callback that fails is passed over.
+        with contextlib.suppress(Exception):
+            callback()
     sys.stdout.flush()
     print(f"\n{STOPPED_LINE}", file=sys.stderr, flush=True)
     os._exit(EXIT_CTRL_C)

@@ -16,9 +16,10 @@ What every numbered script shares but no lesson teaches: the plumbing around the
   growth (`configure_gpu`, which also keeps TensorFlow's "failed call to cuInit" line off a machine without an
   NVIDIA driver).
 
-It imports nothing of this repository, and TensorFlow and Keras only inside the functions that use them, so that
-importing it takes no time. The video's own code (data, pipelines, CNN, training steps) is in
-starter.py, TensorBoard helpers are in utils.py, and Ctrl-C is in ctrl_c.py.
+It imports nothing of this repository but ctrl_c (for a second Ctrl-C while it stops local processes), and
+TensorFlow and Keras only inside the functions that use them, so that importing it takes no time. The video's own
+code (data, pipelines, CNN, training steps) is in starter.py, TensorBoard helpers are in utils.py, and Ctrl-C is in
+ctrl_c.py.
 """
 
 import argparse
@@ -191,7 +192,7 @@ def _toggle_note(directory):
     runs = count_runs(directory)
     if runs <= MAX_RUNS_TICKED:
         return ""
-    return f' ({runs} runs: above {MAX_RUNS_TICKED}, TensorBoard ticks none, so click "Toggle all runs")'
+    return f' ({runs} runs: above {MAX_RUNS_TICKED}, the run list ticks none: click "Toggle all runs" under it)'
 
 
 def print_view_command(run_dir, tab, extra_flags=""):
@@ -376,6 +377,8 @@ def start(parser, argv=None):
 # ---------------------------------------------------------------------------------------------------
 
 # Imported here, with this section, which only the two multi-process lessons use.
+import ctrl_c  # noqa: E402
+
 import codecs  # noqa: E402
 import re  # noqa: E402
 import signal  # noqa: E402
@@ -386,9 +389,13 @@ LOCALHOST = "localhost"
 # After a Ctrl-C, a worker that died or a timeout, each process gets this long to stop by itself (its own Ctrl-C
 # handling closes its summary writers) before it is killed.
 STOP_GRACE_SECONDS = 10
-# Once one process has ended well, the others must end within this time: a KerasTuner chief waits up to 20 s
-# between its checks that every worker is done, and a stalled one (keras-team/keras-tuner#915) never ends.
+# Once the leader (the first process started: 14's chief, 15's worker 0) or every process but one has ended well,
+# the others must end within this time: a KerasTuner chief waits up to 20 s between its checks that every worker
+# is done, and a stalled worker (keras-team/keras-tuner#915) never ends. A worker that ends earlier says nothing:
+# a KerasTuner worker ends when no trial is left, while the others may still train one for a long time.
 FINISH_TIMEOUT_SECONDS = 180
+# The signals of a crash, for which the one-line error adds `if_killed` (not SIGKILL or SIGTERM from elsewhere).
+CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT)
 # What a process that could not listen on its port says in its log (gRPC, through TensorFlow or KerasTuner).
 PORT_TAKEN_FRAGMENTS = ("Address already in use", "Failed to bind to address", "Could not start gRPC server")
 
@@ -435,7 +442,7 @@ class LocalProcesses:
     """
 
     def __init__(self, lesson, log_dir, if_killed=""):
-        """`if_killed`: what to add to the one-line error when a process is killed by a signal (a known crash)."""
+        """`if_killed`: what to add to the one-line error when a process is killed by a crash signal (a known crash)."""
         self.script = script_path(lesson)
         self.if_killed = if_killed
         self.log_dir = Path(log_dir)
@@ -443,10 +450,15 @@ class LocalProcesses:
         self.relays = []
 
     def __enter__(self):
+        # A second Ctrl-C while stop() gives them their grace ends this program at once: kill them first.
+        ctrl_c.before_stopping_now(self.kill)
         return self
 
     def __exit__(self, *exc_info):
-        self.stop()
+        try:
+            self.stop()
+        finally:
+            ctrl_c.no_longer_before_stopping_now(self.kill)
 
     def start(self, name, argv, environment, show=True):
         """Starts `python <lesson>.py *argv` with `environment` added to this process's own."""
@@ -489,8 +501,8 @@ class LocalProcesses:
 
     def wait(self, timeout):
         """Waits until every process has ended well; on a process that fails, or on a timeout (`timeout` seconds
-        for the whole run, FINISH_TIMEOUT_SECONDS after the first process ends well), stops them all and ends
-        the program with a one-line error that says what to do."""
+        for the whole run, FINISH_TIMEOUT_SECONDS after the leader or all processes but one ended well), stops
+        them all and ends the program with a one-line error that says what to do."""
         deadline = time.monotonic() + timeout
         while True:
             codes = {name: process.poll() for name, (process, _) in self.processes.items()}
@@ -500,7 +512,8 @@ class LocalProcesses:
                 fail(self._failure(failed[0], codes[failed[0]]))
             if all(code == 0 for code in codes.values()):
                 break
-            if any(code == 0 for code in codes.values()):
+            leader_code = next(iter(codes.values()))
+            if leader_code == 0 or list(codes.values()).count(0) >= len(codes) - 1:
                 deadline = min(deadline, time.monotonic() + FINISH_TIMEOUT_SECONDS)
             if time.monotonic() > deadline:
                 self.stop()
@@ -521,7 +534,7 @@ class LocalProcesses:
         last_lines = [line.strip() for line in shown if line.strip()]
         last = f" (its last line: {last_lines[-1][:200]})" if last_lines else ""
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"stopped with exit status {code}"
-        known = f" {self.if_killed}" if code < 0 and self.if_killed else ""
+        known = f" {self.if_killed}" if -code in CRASH_SIGNALS and self.if_killed else ""
         return f"{name} {how}{last}; the others were stopped. Its log: {log_path}.{known}"
 
     def stop(self):
@@ -540,3 +553,10 @@ class LocalProcesses:
                 process.wait()
         for relay in self.relays:
             relay.join(timeout=STOP_GRACE_SECONDS)
+
+    def kill(self):
+        """Kills every process still running, at once (a SIGKILL to its session)."""
+        for process, _ in self.processes.values():
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)

@@ -105,6 +105,17 @@ def test_a_run_in_one_process_starts_a_search_of_its_own(one_process, distribute
     assert (one_process.run_dir / "tuner" / "oracle.json").exists()
 
 
+def test_the_run_warns_that_runs_viewed_together_merge_rows_of_the_same_trial(one_process, distributed):
+    for run in (one_process, distributed):
+        assert run.stdout.strip().splitlines()[-1] == (
+            "Runs of 14 viewed together merge the rows of the same trial number in HParams: compare them in Scalars,"
+            " or view one run's directory."
+        )
+    # What it warns of: every search numbers its trials the same way, so the two runs share trial names.
+    trials = [{path.parent.name for path in run.run_dir.glob("*/execution0")} for run in (one_process, distributed)]
+    assert trials[0] and trials[0] <= trials[1], trials
+
+
 def test_ctrl_c_stops_the_chief_and_the_workers_and_exits_130(tmp_path):
     code, stdout, stderr = interrupt_at(
         "14_keras_tuner.py", ("--workers", "2", "--trials", "4"), "stdout", "Search: Running Trial #1", 1, tmp_path

@@ -1,5 +1,14 @@
 """plumbing.LocalProcesses, which starts the workers of 14 and 15: a failing or stalled child stops them all with a
-one-line error, a child's lines are shown after its name, and nothing is left running."""
+one-line error, a child's lines are shown after its name, the finish countdown waits for the leader or the last
+child, a second Ctrl-C kills them, and nothing is left running."""
+
+import ctrl_c
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from shared_checks import assert_no_process_left
@@ -7,9 +16,10 @@ from shared_checks import assert_no_process_left
 import plumbing
 
 
-def started(tmp_path, programs, show=True):
-    """LocalProcesses running one small Python program per name, from `programs` ({name: source})."""
-    processes = plumbing.LocalProcesses("15_multi_worker", tmp_path)
+def started(tmp_path, programs, show=True, if_killed=""):
+    """LocalProcesses running one small Python program per name, from `programs` ({name: source}), started in that
+    order (the first is the leader)."""
+    processes = plumbing.LocalProcesses("15_multi_worker", tmp_path, if_killed=if_killed)
     for name, source in programs.items():
         script = tmp_path / f"{name.replace(' ', '_')}.py"
         script.write_text(source)
@@ -35,10 +45,19 @@ def test_a_child_that_fails_stops_the_others_with_a_one_line_error(tmp_path, cap
 def test_a_child_killed_by_a_signal_is_named_with_its_signal_and_its_last_line_as_shown(tmp_path, capsys):
     program = "import os, signal, sys\nsys.stdout.write('\\x1b[1m1/8\\x1b[0m bar\\r\\x1b[1m8/8\\x1b[0m bar\\n')\n"
     program += "sys.stdout.flush()\nos.kill(os.getpid(), signal.SIGSEGV)\n"
-    with pytest.raises(SystemExit), started(tmp_path, {"worker 1": program}) as processes:
+    with pytest.raises(SystemExit), started(tmp_path, {"worker 1": program}, if_killed="A known crash.") as processes:
         processes.wait(timeout=120)
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: worker 1 was killed by SIGSEGV (its last line: 8/8 bar); the others were stopped")
+    assert line.endswith(" A known crash.")
+
+
+def test_the_known_crash_note_is_for_crash_signals_only(tmp_path, capsys):
+    program = "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n"
+    with pytest.raises(SystemExit), started(tmp_path, {"worker 1": program}, if_killed="A known crash.") as processes:
+        processes.wait(timeout=120)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: worker 1 was killed by SIGTERM") and "known crash" not in line
 
 
 def test_a_port_that_was_taken_says_to_run_again(tmp_path, capsys):
@@ -55,6 +74,66 @@ def test_a_child_that_never_ends_is_stopped_at_the_timeout(tmp_path, capsys):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: stopped worker 0, which did not finish in time")
     assert_no_process_left(str(tmp_path))
+
+
+def test_a_worker_that_ends_early_does_not_start_the_finish_countdown(tmp_path, monkeypatch):
+    # As a KerasTuner worker that finds no trial left while another still trains one, longer than the countdown.
+    monkeypatch.setattr(plumbing, "FINISH_TIMEOUT_SECONDS", 3)
+    programs = {"chief": "import time\ntime.sleep(7)\n", "worker 1": "", "worker 2": "import time\ntime.sleep(5)\n"}
+    with started(tmp_path, programs) as processes:
+        processes.wait(timeout=120)
+    assert [process.returncode for process, _ in processes.processes.values()] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("ended", [["chief"], ["worker 1", "worker 2"]])
+def test_the_finish_countdown_starts_when_the_leader_or_all_but_one_ended(tmp_path, monkeypatch, capsys, ended):
+    monkeypatch.setattr(plumbing, "FINISH_TIMEOUT_SECONDS", 2)
+    programs = {name: "" if name in ended else SLEEPER for name in ("chief", "worker 1", "worker 2")}
+    with pytest.raises(SystemExit), started(tmp_path, programs) as processes:
+        processes.wait(timeout=120)
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    running = ", ".join(name for name in programs if name not in ended)
+    assert line.startswith(f"error: stopped {running}, which did not finish in time")
+    assert_no_process_left(str(tmp_path))
+
+
+LAUNCHER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+import ctrl_c, plumbing
+
+def main(argv):
+    with plumbing.LocalProcesses("15_multi_worker", {log_dir!r}) as processes:
+        processes.script = Path({log_dir!r}) / "stubborn.py"
+        processes.start("worker 0", [{log_dir!r}], {{}})
+        processes.wait(timeout=600)
+
+ctrl_c.run(main)
+"""
+# A child that takes its time to stop: it ignores SIGINT, so only a SIGKILL ends it.
+STUBBORN = (
+    "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(600)\n"
+)
+
+
+def test_a_second_ctrl_c_kills_every_child_before_the_program_ends(tmp_path):
+    (tmp_path / "stubborn.py").write_text(STUBBORN)
+    launcher = tmp_path / "launcher.py"
+    launcher.write_text(LAUNCHER.format(root=str(Path(plumbing.__file__).parent), log_dir=str(tmp_path)))
+    process = subprocess.Popen([sys.executable, str(launcher)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout.readline() == b"worker 0 | ready\n"
+        process.send_signal(signal.SIGINT)
+        # The second Ctrl-C comes while stop() gives the child its grace (STOP_GRACE_SECONDS).
+        time.sleep(1)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=5) == ctrl_c.EXIT_CTRL_C
+    finally:
+        process.kill()
+        process.wait()
+    assert process.stderr.read().decode().strip().splitlines() == [ctrl_c.STOPPED_LINE]
+    assert_no_process_left(str(tmp_path / "stubborn.py"), timeout=2)
 
 
 def test_leaving_the_block_stops_every_child(tmp_path):

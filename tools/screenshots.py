@@ -65,14 +65,14 @@ SHOTS = [
         "Validation accuracy",
         "14_hparams.png",
     ),
-    # The Overview page of the one profile run, over every worker's host (ALL_HOSTS).
+    # The Overview page of the profile run the chief captured (ALL_HOSTS).
     ("15_multi_worker.py", ["--workers", "2", "--epochs", "3"], "profile", "Host Compute Time", "15_profile.png"),
 ]
 
 # The Profile tab opens the run and tool named in the page's query: the naive pipeline's Input pipeline
 # analyzer, whose verdict says how much of each step waits for input. (The Overview page shows the same
 # verdict beside its step-time graph, but draws both with Google Charts, which needs internet access.)
-# 15's: the Overview page of its one profile run, which has a host per worker.
+# 15's: the Overview page of the profile run the chief captured.
 PROFILE_VIEWS = {"08_profile.png": ("/naive/", "input_pipeline_analyzer"), "15_profile.png": ("/", "overview_page")}
 
 # Texts to click, in order, before a picture is taken: Debugger V2 opens on its first op; the alert and
