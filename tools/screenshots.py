@@ -65,7 +65,7 @@ SHOTS = [
         "Validation accuracy",
         "14_hparams.png",
     ),
-    # The Overview page of the profile run the chief captured (ALL_HOSTS).
+    # The Overview page of the profile run the chief captured (its own host).
     ("15_multi_worker.py", ["--workers", "2", "--epochs", "3"], "profile", "Host Compute Time", "15_profile.png"),
 ]
 
