@@ -79,15 +79,17 @@ def positive_float(text):
     return value
 
 
-def make_parser(description, epochs=5, batch_size=64):
-    """The flags every script shares; a script adds its own before parsing."""
+def make_parser(description, epochs=5, batch_size=64, dataset=True):
+    """The flags every script shares; a script adds its own before parsing. `dataset=False` leaves out
+    `--dataset`, for a lesson that makes its own data (17_audio.py generates its clips)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--dataset",
-        choices=DATASETS,
-        default="auto",
-        help="auto: CIFAR-10 when it is cached or can be downloaded, else the offline digits",
-    )
+    if dataset:
+        parser.add_argument(
+            "--dataset",
+            choices=DATASETS,
+            default="auto",
+            help="auto: CIFAR-10 when it is cached or can be downloaded, else the offline digits",
+        )
     parser.add_argument(
         "--epochs",
         type=positive_int,

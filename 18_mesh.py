@@ -1,0 +1,178 @@
+"""
+Title: Mesh: the CNN's learned features of held-out images as a 3D point cloud, epoch by epoch
+Description: The mesh plugin's summary draws points in 3D: one per image, coloured by class, placed by a PCA.
+
+TensorBoard tabs: Mesh (drag to turn the cloud, scroll to zoom; slide the step to see the epochs) and Text (legend).
+Run it:   python 18_mesh.py      (or --quick for a smoke test)
+View it:  tensorboard --logdir logs/18_mesh/<run>     (the script prints this run's directory)
+"""
+
+# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
+# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+import ctrl_c
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins.mesh import summary_v2 as mesh_summary
+
+import plumbing
+import starter
+
+LESSON = "18_mesh"  # its logs go to <logdir>/18_mesh/
+
+
+# TODO(merge): starter.train_epoch, which another change adds to the starter; this stands in for it until then.
+def train_epoch(steps, train_batches, epoch, epochs):
+    print(f"Epoch {epoch + 1}/{epochs}")
+    for metric in steps.metrics:
+        metric.reset_state()
+    progress = starter.epoch_progbar(len(train_batches))
+    for images, labels in train_batches:
+        steps.train_step(images, labels)
+        progress.add(1, values=starter.epoch_means(steps))
+
+
+# ## The points: held-out images, seen through the CNN
+#
+# Each point is one held-out test image. Where it sits is what the CNN makes of it: the 64 outputs of its
+# penultimate layer, named `features` in `starter.build_cnn`. Before training those outputs are a random mix of
+# pixels; as the model learns, images of one class get similar features and the classes pull apart.
+
+POINTS = 500  # the first held-out test images (all of them on digits, which holds 360)
+
+
+def feature_extractor(model):
+    """A model that maps images to the output of `model`'s `features` layer (sharing its weights)."""
+    return keras.Model(model.inputs, model.get_layer("features").output)
+
+
+# ## From 64 dimensions to 3: a PCA
+#
+# Principal component analysis finds the three directions in which the features spread the most, and each image
+# becomes its three coordinates along them. NumPy's singular value decomposition gives those directions. Each
+# epoch has its own PCA, since the features change; a direction's sign is arbitrary, so it is fixed (its largest
+# entry positive), or the cloud could flip over from one epoch to the next. The points are scaled to fit in a unit
+# cube, so the camera below sees the whole cloud at every epoch.
+
+
+def pca_3d(features):
+    """(N, 3) float32: `features` (N, D) projected onto their first three principal components, within [-1, 1]."""
+    centered = features - features.mean(axis=0)
+    _, _, directions = np.linalg.svd(centered, full_matrices=False)
+    directions = directions[:3]
+    signs = np.sign(directions[np.arange(len(directions)), np.abs(directions).argmax(axis=1)])
+    points = centered @ (directions * signs[:, None]).T
+    return (points / max(np.abs(points).max(), 1e-12)).astype(np.float32)
+
+
+# ## One colour per class, and a legend
+#
+# The colours are matplotlib's ten "tab10" colours, by name, so the legend can say which is which. The legend
+# goes where a learner looks: the printed output, the Text tab (a Markdown table), and the mesh's own description.
+
+COLOURS = {
+    "blue": (31, 119, 180),
+    "orange": (255, 127, 14),
+    "green": (44, 160, 44),
+    "red": (214, 39, 40),
+    "purple": (148, 103, 189),
+    "brown": (140, 86, 75),
+    "pink": (227, 119, 194),
+    "gray": (127, 127, 127),
+    "olive": (188, 189, 34),
+    "cyan": (23, 190, 207),
+}
+
+
+def point_colours(labels):
+    """(N, 3) uint8: the RGB colour of each point's class."""
+    return np.array(list(COLOURS.values()), dtype=np.uint8)[labels]
+
+
+def legend(class_names):
+    """The class of each colour, as one line and as a Markdown table."""
+    pairs = list(zip(class_names, COLOURS, strict=False))
+    line = ", ".join(f"{name} {colour}" for name, colour in pairs)
+    table = "\n".join(["| class | colour |", "|---|---|", *(f"| {name} | {colour} |" for name, colour in pairs)])
+    return line, table
+
+
+# ## The mesh summary: the piece to copy
+#
+# This is the TensorBoard part. `mesh_summary.mesh` writes vertices shaped (1, N, 3) and, optionally, one RGB
+# colour per vertex (1, N, 3, uint8); without faces the Mesh tab draws the vertices as a point cloud. The
+# `config_dict` is handed to three.js, which draws the scene: a perspective camera, and points 0.03 wide (in the
+# units of the coordinates, so about a sixtieth of the cloud), large enough to see and small enough to see
+# through. `step=epoch` puts each epoch's cloud on the tab's step slider.
+
+MESH_CONFIG = {
+    "camera": {"cls": "PerspectiveCamera", "fov": 75},
+    "material": {"cls": "PointsMaterial", "size": 0.03},
+}
+
+
+def log_cloud(writer, points, colours, description, epoch):
+    with writer.as_default():
+        mesh_summary.mesh(
+            "features",
+            vertices=points[np.newaxis],
+            colors=colours[np.newaxis],
+            config_dict=MESH_CONFIG,
+            step=epoch,
+            description=description,
+        )
+
+
+# ## The training loop
+#
+# The starter's CNN and training step, one epoch at a time; after each epoch the held-out images go through the
+# model (dropout off: it is a `keras.Model` call outside training), and their cloud is logged. Closing the writer
+# in `finally` keeps every epoch logged so far when Ctrl-C stops the run.
+
+
+def train_and_log(dataset, args, writer):
+    """Trains for `args.epochs` epochs, logging the cloud of POINTS held-out images after each; returns N."""
+    train_batches = starter.train_pipeline(dataset, args.batch_size)
+    images, labels = next(iter(starter.test_pipeline(dataset, POINTS)))
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=1e-3))
+    features_of = feature_extractor(model)
+    colours = point_colours(labels.numpy())
+    line, table = legend(dataset.class_names)
+    with writer.as_default():
+        tf.summary.text("legend", table, step=0)
+    description = f"{len(labels)} held-out test images, coloured by class: {line}."
+    for epoch in range(args.epochs):
+        train_epoch(steps, train_batches, epoch, args.epochs)
+        points = pca_3d(features_of(images, training=False).numpy())
+        log_cloud(writer, points, colours, description, epoch)
+    return len(labels), line
+
+
+# ## Putting it together
+#
+# The closing lines give the legend again and say how to move around the cloud.
+
+
+def make_parser():
+    return plumbing.make_parser("Log the CNN's features of held-out images as a 3D point cloud in the Mesh tab.")
+
+
+def main(argv=None):
+    args = plumbing.start(make_parser(), argv)
+    dataset = starter.load_dataset(args.dataset, quick=args.quick)
+    plumbing.note_large_batch(args.batch_size, dataset.num_train)
+    run_dir = plumbing.new_run_dir(args.logdir, LESSON)
+    writer = tf.summary.create_file_writer(str(run_dir))
+    try:
+        points, line = train_and_log(dataset, args, writer)
+    finally:
+        writer.close()
+    print(f"Each epoch's cloud holds {points} held-out test images, one colour per class: {line}.")
+    plumbing.print_view_command(run_dir, "Mesh")
+    print("In the Mesh tab, drag to turn the cloud, scroll to zoom, and slide the step to compare the epochs.")
+
+
+if __name__ == "__main__":
+    ctrl_c.run(main)
