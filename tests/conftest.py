@@ -37,7 +37,17 @@ SCRIPT_ARGS = {
     "12_debugger.py": (),
     # Batches of 16: 52 of them an epoch, so the callback's update_freq is 2 and really skips batches.
     "13_fit_callbacks.py": ("--epochs", "3", "--batch-size", "16"),
+    "17_audio.py": ("--epochs", "2"),
+    "18_mesh.py": ("--epochs", "2"),
 }
+
+# The scripts that make their own data, and so take no --dataset: the others run on the offline `digits`.
+MAKES_ITS_OWN_DATA = {"17_audio.py"}
+
+
+def dataset_flags(script):
+    """`--dataset digits` for a script that loads a dataset; nothing for one that makes its own data."""
+    return () if script in MAKES_ITS_OWN_DATA else ("--dataset", "digits")
 
 
 # What a learner must not see on stderr: a traceback, or a Python warning ("file.py:74: UserWarning: ...",
@@ -118,7 +128,8 @@ def run_once(script, args, record_dir):
 
 @pytest.fixture(scope="session")
 def run_script(shared_logdir):
-    """`run_script("01_callbacks.py")` runs the script once with --quick on digits and its SCRIPT_ARGS.
+    """`run_script("01_callbacks.py")` runs the script once with --quick on digits (see dataset_flags) and its
+    SCRIPT_ARGS.
 
     Extra arguments replace SCRIPT_ARGS. Runs are kept by their arguments, so tests (in either worker) share them.
     """
@@ -128,7 +139,7 @@ def run_script(shared_logdir):
     def run(script, *extra_args):
         extra_args = extra_args or SCRIPT_ARGS[script]
         result = run_once(
-            script, ("--quick", "--dataset", "digits", "--logdir", str(shared_logdir), *extra_args), record_dir
+            script, ("--quick", *dataset_flags(script), "--logdir", str(shared_logdir), *extra_args), record_dir
         )
         assert result["returncode"] == 0, f"{script} failed:\n{result['stderr'][-3000:]}"
         assert_quiet(result["stderr"])

@@ -8,7 +8,7 @@ import importlib
 import itertools
 
 import pytest
-from conftest import ROOT, run_python
+from conftest import MAKES_ITS_OWN_DATA, ROOT, dataset_flags, run_python
 
 import plumbing
 import starter
@@ -37,7 +37,12 @@ def script_parser(script):
 
 
 IN_PROCESS = [script for script in SCRIPTS if script_parser(script) is not None]
-CASES = [(script, flag) for script in IN_PROCESS for flag in BAD_FLAGS + OWN_BAD_FLAGS.get(script, [])]
+CASES = [
+    (script, flag)
+    for script in IN_PROCESS
+    for flag in BAD_FLAGS + OWN_BAD_FLAGS.get(script, [])
+    if not (script in MAKES_ITS_OWN_DATA and flag[0] == "--dataset")
+]
 
 
 @pytest.mark.parametrize(("script", "bad_flag"), CASES)
@@ -51,8 +56,18 @@ def test_bad_flag_values_are_an_argparse_error(script, bad_flag, capsys):
 
 @pytest.mark.parametrize("script", IN_PROCESS)
 def test_every_script_takes_the_shared_flags(script):
-    args = plumbing.parse_args(script_parser(script), ["--quick", "--dataset", "digits", "--batch-size", "32"])
-    assert (args.quick, args.dataset, args.batch_size, args.epochs, args.logdir) == (True, "digits", 32, 1, "logs")
+    args = plumbing.parse_args(script_parser(script), ["--quick", *dataset_flags(script), "--batch-size", "32"])
+    assert (args.quick, args.batch_size, args.epochs, args.logdir) == (True, 32, 1, "logs")
+    assert getattr(args, "dataset", None) == (None if script in MAKES_ITS_OWN_DATA else "digits")
+
+
+@pytest.mark.parametrize("script", sorted(MAKES_ITS_OWN_DATA))
+def test_a_script_that_makes_its_own_data_refuses_dataset(script, capsys):
+    # It would have nothing to do with it: one argparse error, not a flag that is silently ignored.
+    with pytest.raises(SystemExit) as stopped:
+        plumbing.parse_args(script_parser(script), ["--dataset", "digits"])
+    assert stopped.value.code == 2
+    assert "unrecognized arguments: --dataset digits" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 # Scripts without `make_parser()` (none today) are checked as a learner runs them.
@@ -100,7 +115,7 @@ def test_every_script_makes_its_run_directory_through_plumbing(script, tmp_path,
     blocker.write_text("")
     module = importlib.import_module(script.removesuffix(".py"))
     with pytest.raises(SystemExit) as stopped:
-        module.main(["--quick", "--dataset", "digits", "--logdir", str(blocker / "logs")])
+        module.main(["--quick", *dataset_flags(script), "--logdir", str(blocker / "logs")])
     assert stopped.value.code == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: cannot write logs under --logdir")
 
@@ -124,6 +139,7 @@ NOTES_A_LARGE_BATCH = [
     "11_custom_scalars.py",
     "12_debugger.py",
     "13_fit_callbacks.py",
+    "18_mesh.py",
 ]
 
 

@@ -1,0 +1,129 @@
+"""18_mesh.py: the CNN's features of held-out images as a 3D point cloud each epoch, read back through the real
+TensorBoard server as the printed command serves the run."""
+
+import importlib
+import json
+
+import numpy as np
+import pytest
+import tb_read
+from conftest import SCRIPT_ARGS
+from tensorboard_server import running_tensorboard
+
+import starter
+
+mesh_script = importlib.import_module("18_mesh")
+
+EPOCHS = int(SCRIPT_ARGS["18_mesh.py"][1])
+MESH = "/data/plugin/mesh"
+RUN = "."  # the run directory itself, served as the script's printed command serves it
+# The mesh plugin's content types (plugin_data.proto): VERTEX 1, FACE 2, COLOR 3.
+VERTEX, COLOR = 1, 3
+
+
+@pytest.fixture(scope="module")
+def mesh_run(run_script):
+    return run_script("18_mesh.py")
+
+
+@pytest.fixture(scope="module")
+def server(mesh_run):
+    with running_tensorboard(mesh_run.run_dir) as tb:
+        tb.wait_until(lambda: tb.get(f"{MESH}/tags").get(RUN), what="the mesh tags")
+        yield tb
+
+
+@pytest.fixture(scope="module")
+def held_out_labels():
+    """The labels of the images the cloud shows: the first POINTS of the test split of --quick on digits."""
+    dataset = starter.load_dataset("digits", quick=True, verbose=False)
+    return np.concatenate([labels.numpy() for _, labels in dataset.test.take(mesh_script.POINTS).batch(1000)])
+
+
+@pytest.fixture(scope="module")
+def clouds(server):
+    """{step: (vertices (N, 3) float32, colours (N, 3) uint8)}, as the Mesh tab fetches them."""
+    found = {}
+    for entry in server.get(f"{MESH}/meshes", run=RUN, tag="features"):
+        if entry["content_type"] != VERTEX:
+            continue
+        step = entry["step"]
+        query = {"run": RUN, "tag": "features", "step": step, "sample": 0}
+        vertices = np.frombuffer(server.get(f"{MESH}/data", raw=True, content_type="VERTEX", **query), np.float32)
+        colours = np.frombuffer(server.get(f"{MESH}/data", raw=True, content_type="COLOR", **query), np.uint8)
+        found[step] = (vertices.reshape(-1, 3), colours.reshape(-1, 3))
+    return found
+
+
+def test_the_mesh_tab_lists_one_point_cloud_with_vertices_and_colours_at_every_epoch(server, held_out_labels):
+    assert server.get(f"{MESH}/tags") == {RUN: {"features": {"samples": 1}}}
+    entries = server.get(f"{MESH}/meshes", run=RUN, tag="features")
+    # Each epoch: one summary for the vertices and one for the colours (no faces: a point cloud).
+    assert sorted((entry["step"], entry["content_type"]) for entry in entries) == sorted(
+        (step, kind) for step in range(EPOCHS) for kind in (VERTEX, COLOR)
+    )
+    for entry in entries:
+        assert entry["data_shape"] == [1, len(held_out_labels), 3]
+        assert entry["components"] == (1 << VERTEX) | (1 << COLOR)
+        config = json.loads(entry["config"])
+        assert config["camera"]["cls"] == "PerspectiveCamera"
+        assert config["material"] == {"cls": "PointsMaterial", "size": mesh_script.MESH_CONFIG["material"]["size"]}
+
+
+def test_one_vertex_and_one_colour_per_held_out_image_the_colour_of_its_class(clouds, held_out_labels):
+    palette = np.array(list(mesh_script.COLOURS.values()), dtype=np.uint8)
+    assert sorted(clouds) == list(range(EPOCHS))
+    assert len(held_out_labels) == min(mesh_script.POINTS, starter.QUICK_TEST_EXAMPLES, 360)
+    for vertices, colours in clouds.values():
+        assert len(vertices) == len(colours) == len(held_out_labels)
+        np.testing.assert_array_equal(colours, palette[held_out_labels])
+        # Scaled into the unit cube, its widest coordinate at its edge, and spread in all three directions.
+        assert np.all(np.isfinite(vertices)) and np.abs(vertices).max() == pytest.approx(1.0)
+        assert np.all(vertices.std(axis=0) > 0.01)
+    # The features change as the model learns, so the cloud does too.
+    assert not np.allclose(clouds[0][0], clouds[EPOCHS - 1][0])
+
+
+def test_the_legend_is_in_the_text_tab_the_mesh_description_and_the_output(server, mesh_run):
+    line = ", ".join(f"{digit} {colour}" for digit, colour in zip("0123456789", mesh_script.COLOURS, strict=True))
+    assert line == "0 blue, 1 orange, 2 green, 3 red, 4 purple, 5 brown, 6 pink, 7 gray, 8 olive, 9 cyan"
+    run = tb_read.load(mesh_run.run_dir)
+    ((step, table),) = tb_read.tensor_values(run, "legend")
+    assert step == 0
+    assert table.item().decode().splitlines() == [
+        "| class | colour |",
+        "|---|---|",
+        *(f"| {digit} | {colour} |" for digit, colour in zip("0123456789", mesh_script.COLOURS, strict=True)),
+    ]
+    description = run.SummaryMetadata("features_VERTEX").summary_description
+    assert description == f"360 held-out test images, coloured by class: {line}."
+    assert f"Each epoch's cloud holds 360 held-out test images, one colour per class: {line}." in mesh_run.stdout
+    assert f"tensorboard --logdir {mesh_run.run_dir}\n" in mesh_run.stdout and "the Mesh tab" in mesh_run.stdout
+
+
+def test_pca_3d_projects_onto_the_directions_of_most_spread_with_fixed_signs():
+    rng = np.random.default_rng(0)
+    # Five dimensions, spread most along the last, then the first, then the third.
+    features = rng.normal(size=(400, 5)) * np.array([3.0, 0.1, 2.0, 0.1, 5.0]) + 7.0
+    points = mesh_script.pca_3d(features)
+    assert points.shape == (400, 3) and points.dtype == np.float32
+    assert np.abs(points).max() == pytest.approx(1.0)
+    spread = points.std(axis=0)
+    assert spread[0] > spread[1] > spread[2]
+    # Each coordinate is, up to the common scale, the centered features along one axis of most spread.
+    centered = features - features.mean(axis=0)
+    for coordinate, axis in zip(points.T, (4, 0, 2), strict=True):
+        correlation = np.corrcoef(coordinate, centered[:, axis])[0, 1]
+        # The sign is fixed: the direction's largest entry is positive, so along +axis.
+        assert correlation > 0.99, (axis, correlation)
+    # Features that are all alike (an untrained layer that outputs zeros) give a cloud at the origin, not NaNs.
+    assert np.array_equal(mesh_script.pca_3d(np.zeros((10, 64))), np.zeros((10, 3), np.float32))
+
+
+def test_point_colours_and_the_legend_agree():
+    colours = mesh_script.point_colours(np.array([0, 9, 3]))
+    assert colours.dtype == np.uint8
+    assert colours.tolist() == [list(mesh_script.COLOURS["blue"]), list(mesh_script.COLOURS["cyan"]), [214, 39, 40]]
+    line, table = mesh_script.legend(("airplane", "automobile"))
+    assert line == "airplane blue, automobile orange"
+    assert table.splitlines()[2:] == ["| airplane | blue |", "| automobile | orange |"]
