@@ -13,11 +13,12 @@ import subprocess
 import sys
 
 import jupytext
-import make_notebooks
 import nbformat
-import notebook_runner
 import pytest
-from conftest import assert_quiet
+
+import make_notebooks
+from support import notebook_runner
+from support.scripts import assert_quiet
 
 LESSON_NOTEBOOKS = [path for path in notebook_runner.NOTEBOOKS if path.stem[:2].isdigit()]
 

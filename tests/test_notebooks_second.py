@@ -8,12 +8,13 @@ stops with one line that says what to type.
 
 import shutil
 
-import make_notebooks
 import nbformat
-import notebook_runner
 import pytest
-from conftest import assert_quiet
 from nbclient import NotebookClient
+
+import make_notebooks
+from support import notebook_runner
+from support.scripts import assert_quiet
 
 # The notebook that runs without `tensorboard` on PATH (a quick one).
 WITHOUT_TENSORBOARD_ON_PATH = "05_graph"
