@@ -22,17 +22,6 @@ import starter
 LESSON = "18_mesh"  # its logs go to <logdir>/18_mesh/
 
 
-# TODO(merge): starter.train_epoch, which another change adds to the starter; this stands in for it until then.
-def train_epoch(steps, train_batches, epoch, epochs):
-    print(f"Epoch {epoch + 1}/{epochs}")
-    for metric in steps.metrics:
-        metric.reset_state()
-    progress = starter.epoch_progbar(len(train_batches))
-    for images, labels in train_batches:
-        steps.train_step(images, labels)
-        progress.add(1, values=starter.epoch_means(steps))
-
-
 # ## The points: held-out images, seen through the CNN
 #
 # Each point is one held-out test image. Where it sits is what the CNN makes of it: the 64 outputs of its
@@ -144,7 +133,7 @@ def train_and_log(dataset, args, writer):
         tf.summary.text("legend", table, step=0)
     description = f"{len(labels)} held-out test images, coloured by class: {line}."
     for epoch in range(args.epochs):
-        train_epoch(steps, train_batches, epoch, args.epochs)
+        starter.train_epoch(steps, train_batches, epoch, args.epochs)
         points = pca_3d(features_of(images, training=False).numpy())
         log_cloud(writer, points, colours, description, epoch)
     return len(labels), line

@@ -8,8 +8,9 @@ import wave
 
 import numpy as np
 import pytest
-import tb_read
-from conftest import SCRIPT_ARGS
+
+from support import tb_read
+from support.scripts import SCRIPT_ARGS
 from tensorboard_server import running_tensorboard
 
 audio_script = importlib.import_module("17_audio")

@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
-import tb_read
-from conftest import SCRIPT_ARGS
-from tensorboard_server import running_tensorboard
 
 import starter
+
+from support import tb_read
+from support.scripts import SCRIPT_ARGS
+from tensorboard_server import running_tensorboard
 
 mesh_script = importlib.import_module("18_mesh")
 
