@@ -21,7 +21,7 @@ from tensorboard import manager
 
 import make_notebooks
 from support import tb_read
-from support.scripts import ROOT, SCRIPT_ARGS
+from support.scripts import ROOT, SCRIPT_ARGS, dataset_flags
 
 KERNEL_TIMEOUT_SECONDS = 600
 FLAGS_LINE = 'FLAGS = ["--quick"]'
@@ -63,14 +63,15 @@ EXPORT_NOTEBOOK = "16_export"
 
 
 def flags_for(notebook_path):
-    """["--quick", "--dataset", "digits"] and the script tests' small arguments, but one epoch (--quick's):
+    """["--quick", "--dataset", "digits"] (no --dataset for a lesson that makes its own data) and the script tests'
+    small arguments, but one epoch (--quick's):
     the notebook tests check that each tab has data; the script tests check what the data says."""
     if notebook_path.stem == EXPORT_NOTEBOOK:
         return ["--quick"]
     args = list(SCRIPT_ARGS.get(f"{notebook_path.stem}.py", ()))
     if "--epochs" in args:
         del args[args.index("--epochs") : args.index("--epochs") + 2]
-    return ["--quick", "--dataset", "digits", *args, *NOTEBOOK_ARGS.get(notebook_path.stem, ())]
+    return ["--quick", *dataset_flags(notebook_path.stem + ".py"), *args, *NOTEBOOK_ARGS.get(notebook_path.stem, ())]
 
 
 def outputs_text(notebook):
@@ -344,6 +345,24 @@ def check_15(run_dir, epochs):
     assert profile.stat().st_size > 1000
 
 
+def check_17(run_dir, epochs):
+    tb_read.assert_epoch_scalars(run_dir / "validation", ("epoch_loss", "epoch_accuracy"), epochs)
+    validation = tb_read.load(run_dir / "validation")
+    tags = tb_read.plugin_tags(validation, "audio")
+    assert tags and all(re.match(r"^key \S/heard as \S$", tag) for tag in tags), tags
+    assert {step for tag in tags for step, _ in tb_read.tensor_values(validation, tag)} == set(range(epochs))
+
+
+def check_18(run_dir, epochs):
+    run = tb_read.load(run_dir)
+    assert tb_read.plugin_tags(run, "mesh") == {"features_VERTEX", "features_COLOR"}
+    for tag in ("features_VERTEX", "features_COLOR"):
+        series = tb_read.tensor_values(run, tag)
+        assert [step for step, _ in series] == list(range(epochs))
+        assert all(value.shape == (1, 360, 3) for _, value in series)
+    assert tb_read.plugin_tags(run, "text") == {"legend"}
+
+
 # Keyed by the two digits of the lesson. A new lesson needs its check here: its notebook's test fails without.
 CHECKS = {
     "01": check_01,
@@ -361,6 +380,8 @@ CHECKS = {
     "13": check_13,
     "14": check_14,
     "15": check_15,
+    "17": check_17,
+    "18": check_18,
 }
 
 
