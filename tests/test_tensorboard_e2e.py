@@ -4,9 +4,11 @@ Event files that parse are not yet a working tab: this asks the server, through 
 page reads, whether each dashboard is active and holds the right script's data.
 """
 
+import importlib
 import json
 import re
 import shutil
+import time
 
 import pytest
 import tensorflow as tf
@@ -40,7 +42,7 @@ def server(runs, shared_logdir):
 
 def test_every_tab_the_scripts_teach_is_active(server):
     wanted = ["scalars", "images", "graphs", "distributions", "histograms", "hparams", "projector", "profile"]
-    wanted += ["text", "pr_curves"]
+    wanted += ["text", "pr_curves", "audio", "mesh"]
     # The Projector decides in the background whether it is active, so ask until it has.
     server.wait_until(lambda: all(server.get("/data/plugins_listing")[name]["enabled"] for name in wanted))
 
@@ -324,8 +326,11 @@ def page(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        # Playwright's own browser download can't work offline: use Debian's Chromium.
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        # Playwright's own browser download can't work offline: use Debian's Chromium. The Mesh tab draws with
+        # WebGL, which headless Chromium without a GPU renders with SwiftShader only when this flag allows it.
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_FLAGS, "--enable-unsafe-swiftshader"]
+        )
         try:
             yield browser.new_page(viewport={"width": 1400, "height": 1000})
         finally:
@@ -366,3 +371,34 @@ def test_the_browser_shows_the_debugger_v2_alerts_of_12(page, debugger_server):
     page.get_by_text("NaN/∞", exact=True).filter(visible=True).first.wait_for(timeout=60_000)
     page.get_by_text("NaN/∞", exact=True).first.click()
     page.get_by_text("Log:0", exact=True).filter(visible=True).first.wait_for(timeout=60_000)
+
+
+def test_the_browser_shows_the_audio_cards_of_17_named_by_key_and_prediction(page, server):
+    page.goto(f"{server.url}/#audio")
+    card_title = re.compile(r"^key \S/heard as \S$")
+    page.get_by_text(card_title).filter(visible=True).first.wait_for(timeout=60_000)
+    # Each card has its player, which loads the clip from the audio plugin (relative to the page).
+    player = page.locator("audio").first
+    player.wait_for(state="attached", timeout=60_000)
+    source = player.get_attribute("src")
+    assert source.startswith("data/plugin/audio/individualAudio?"), source
+    assert server.get(f"/{source}", raw=True).startswith(b"RIFF")  # a WAV file
+
+
+def test_the_browser_draws_the_point_cloud_of_18_when_the_mesh_tab_opens(page, server):
+    import numpy as np
+
+    mesh_script = importlib.import_module("18_mesh")
+    page.goto(f"{server.url}/#mesh")
+    canvas = page.locator("canvas").filter(visible=True).first
+    canvas.wait_for(timeout=60_000)
+    palette = np.array(list(mesh_script.COLOURS.values()), dtype=np.int16)
+    # The points are drawn in their class colours, with no click: count the pixels near each colour.
+    deadline = time.monotonic() + 60
+    while True:
+        pixels = tf.io.decode_png(canvas.screenshot()).numpy()[..., :3].reshape(-1, 1, 3).astype(np.int16)
+        near = (np.abs(pixels - palette).max(axis=2) <= 12).sum(axis=0)
+        if (near >= 20).sum() >= 8 or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(1000)
+    assert (near >= 20).sum() >= 8, dict(zip(mesh_script.COLOURS, near.tolist(), strict=True))

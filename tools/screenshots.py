@@ -66,7 +66,17 @@ SHOTS = [
     ),
     # The Overview page of the profile run the chief captured (its own host).
     ("15_multi_worker.py", ["--workers", "2", "--epochs", "3"], "profile", "Host Compute Time", "15_profile.png"),
+    # 17 and 18 as a learner first runs them: the clips of a model that has learned (a --quick model mishears
+    # nearly every clip), and the cloud of five epochs.
+    ("17_audio.py", [], "audio", "heard as", "17_audio.png"),
+    ("18_mesh.py", ["--dataset", "digits"], "mesh", "features", "18_mesh.png"),
 ]
+
+# The scripts that run with their defaults (and the flags above), not --quick.
+DEFAULT_RUNS = ("01_callbacks.py", "06_hparams.py", "17_audio.py", "18_mesh.py")
+
+# A taller window where the tab's first view is taller than 900 pixels: the Mesh tab's canvas.
+VIEWPORT_HEIGHTS = {"18_mesh.png": 1250}
 
 # The Profile tab opens the run and tool named in the page's query: the naive pipeline's Input pipeline
 # analyzer, whose verdict says how much of each step waits for input. (The Overview page shows the same
@@ -113,9 +123,9 @@ def run_scripts(logdir, shots):
         if (script, *flags) in ran:
             continue  # a second picture of the same run
         ran.add((script, *flags))
-        # 01 and 06 run as a learner first runs them (their defaults); the others run their quick smoke test with
-        # more epochs.
-        quick = [] if script in ("01_callbacks.py", "06_hparams.py") else ["--quick", "--dataset", "digits"]
+        # DEFAULT_RUNS run as a learner first runs them (their defaults); the others run their quick smoke test
+        # with more epochs.
+        quick = [] if script in DEFAULT_RUNS else ["--quick", "--dataset", "digits"]
         print(f"Running {script} ...", flush=True)
         subprocess.run(
             [sys.executable, script, *quick, *flags, "--logdir", str(logdir)],
@@ -163,7 +173,7 @@ def capture(browser, run_dir, tab, text, output):
     # reads only the root of --logdir, so it is served its dump directory itself.
     logdir = run_dir if tab == "debugger-v2" else run_dir.parent
     with running_tensorboard(logdir, "--samples_per_plugin", "images=1000") as server:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport={"width": 1400, "height": VIEWPORT_HEIGHTS.get(output.name, 900)})
         page.goto(f"{server.url}/{page_query(server, tab, run_dir, output.name)}#{tab}")
         wait_for_text(page, text)
         for click in CLICKS.get(output.name, []):
@@ -191,7 +201,7 @@ def main():
     shots = [shot for shot in SHOTS if not args.only or shot[0][:2] in args.only]
     export = not args.only or "16" in args.only
     if not shots and not export:
-        numbers = f"01 to {SHOTS[-1][0][:2]}, and 16"
+        numbers = ", ".join(sorted({shot[0][:2] for shot in SHOTS} | {"16"}))
         raise SystemExit(f"error: no script numbered {' or '.join(args.only)}; they are {numbers}")
     chromium = shutil.which("chromium")
     if chromium is None:
