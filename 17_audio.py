@@ -212,9 +212,9 @@ class MisheardClips(keras.callbacks.Callback):
 # ## What to listen for
 #
 # Press play on a misheard clip, then on the clip of the same key heard right. Most mistakes are clips where the
-# tone is short (a click rather than a beep) or buried in hiss: with little of the tone to go on, a neighbouring
-# key's tones fit nearly as well. Keys in the same row share the low tone and keys in the same column the high
-# one, so the usual mistake is the key next door on the keypad, and the detuning makes those closer still.
+# tone is short (a click rather than a beep) or buried in hiss: with little of the tone to go on, another key's
+# tones fit nearly as well. Keys in the same row share the low tone and keys in the same column the high one, so
+# the key the model heard is usually in the same row or column: it got one tone right and missed the other.
 
 
 def print_test_result(model, test):
