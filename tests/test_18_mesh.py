@@ -128,3 +128,21 @@ def test_point_colours_and_the_legend_agree():
     line, table = mesh_script.legend(("airplane", "automobile"))
     assert line == "airplane blue, automobile orange"
     assert table.splitlines()[2:] == ["| airplane | blue |", "| automobile | orange |"]
+
+
+def test_on_cifar10_the_cloud_has_a_point_per_held_out_image_and_the_legend_names_its_classes(monkeypatch, tmp_path):
+    import tensorflow_datasets as tfds
+
+    import plumbing
+
+    # mock_data stands in for a CIFAR-10 that tensorflow_datasets has prepared (as in test_starter.py).
+    monkeypatch.setattr(plumbing, "is_cached", lambda name: True)
+    with tfds.testing.mock_data(num_examples=40):
+        mesh_script.main(["--dataset", "cifar10", "--epochs", "1", "--batch-size", "16", "--logdir", str(tmp_path)])
+    (run_dir,) = (tmp_path / "18_mesh").iterdir()
+    run = tb_read.load(run_dir)
+    ((_, vertices),) = tb_read.tensor_values(run, "features_VERTEX")
+    ((_, colours),) = tb_read.tensor_values(run, "features_COLOR")
+    assert vertices.shape == colours.shape == (1, 40, 3)
+    ((_, table),) = tb_read.tensor_values(run, "legend")
+    assert "| airplane | blue |" in table.item().decode() and "| truck | cyan |" in table.item().decode()
