@@ -36,6 +36,10 @@ CASES = [
     ("06_hparams.py", (), "stdout", "Trial 1/2", 2, "an epoch of model.fit, twice"),
     # verbose=2 prints the epoch's line (its validation included), then the trial's row and curves are written.
     ("06_hparams.py", (), "stdout", "13/13 - ", 1, "logging a trial"),
+    # The first epoch's clips are logged and the second epoch trains, in model.fit with 17's own callback.
+    ("17_audio.py", ("--epochs", "30"), "stdout", "Epoch 2/30", 1, "an epoch after logging clips"),
+    # 18's own loop: the first epochs' clouds are logged, the third epoch trains.
+    ("18_mesh.py", ("--epochs", "30"), "stdout", "Epoch 3/30", 1, "an epoch after logging clouds"),
 ]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 import starter
 
-from support.scripts import ROOT
+from support.scripts import ROOT, dataset_flags
 
 # digits' augmentation is a brightness shift of at most 0.1 (no flips, no grayscale), then a clip to [0, 1].
 MAX_SHIFT = 0.1 * 255
@@ -21,7 +21,7 @@ MAX_SHIFT = 0.1 * 255
 
 def interrupt_at(script, extra, stream, marker, presses, logdir, timeout=180):
     """Runs the script, sends `presses` SIGINTs as soon as `marker` appears; returns (code, stdout, stderr)."""
-    command = [sys.executable, script, "--quick", "--dataset", "digits", "--logdir", str(logdir), *extra]
+    command = [sys.executable, script, "--quick", *dataset_flags(script), "--logdir", str(logdir), *extra]
     process = subprocess.Popen(
         command,
         cwd=ROOT,
