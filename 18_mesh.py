@@ -115,13 +115,14 @@ def log_cloud(writer, points, colours, description, epoch):
 
 # ## The training loop
 #
-# The starter's CNN and training step, one epoch at a time; after each epoch the held-out images go through the
-# model (dropout off: it is a `keras.Model` call outside training), and their cloud is logged. Closing the writer
-# in `finally` keeps every epoch logged so far when Ctrl-C stops the run.
+# The starter's CNN and training step, one epoch at a time (`starter.train_epoch`); after each epoch the held-out
+# images go through the model up to its `features` layer, and their cloud is logged. `main` closes the writer in
+# `finally`, which keeps every epoch logged so far when Ctrl-C stops the run.
 
 
 def train_and_log(dataset, args, writer):
-    """Trains for `args.epochs` epochs, logging the cloud of POINTS held-out images after each; returns N."""
+    """Trains for `args.epochs` epochs, logging the cloud of POINTS held-out images after each; returns how many
+    points each cloud holds, and the legend's line."""
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     images, labels = next(iter(starter.test_pipeline(dataset, POINTS)))
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
