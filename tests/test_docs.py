@@ -74,7 +74,9 @@ def test_the_readme_is_a_landing_page():
     assert len(text.split()) <= 2000
     for heading in ("## Quick start", "## Watching a run live", "## If a tab looks empty", "## The lessons"):
         assert heading in text
-    assert "pip install -r requirements-dev.txt -c constraints.txt && pytest" in text
+    # The tests' commands take the Quick start's steps: a venv first (Debian's own Python refuses pip outside one).
+    activate = "source .venv/bin/activate    # on Windows: .venv\\Scripts\\activate\n"
+    assert f"python3 -m venv .venv\n{activate}pip install -r requirements-dev.txt -c constraints.txt\npytest\n" in text
     assert "Reload data" in text
     # Every lesson has a row in the lessons table, with its two times.
     for lesson in ["starter.py", *(path.name for path in LESSONS)]:

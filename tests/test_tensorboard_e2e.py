@@ -111,21 +111,10 @@ def test_hparams_experiment_of_06_with_one_session_per_trial(runs, shared_logdir
     # Served as the script's printed command serves it, on its run's own directory: the shared logdir also holds
     # other experiments (06 --fit's, 14's), and the dashboard takes the first declaration it finds in its logdir
     # for every row (docs/limitations.md, "HParams takes the first declaration it finds").
-    request = {
-        "experimentName": "",
-        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
-        "colParams": [],
-        "startIndex": 0,
-        "sliceSize": 100,
-    }
     with running_tensorboard(shared_logdir / runs["06_hparams.py"]) as server:
-
-        def session_groups():
-            return server.post(f"{PLUGIN}/hparams/session_groups", request)["sessionGroups"]
-
-        server.wait_until(lambda: len(session_groups()) >= 2, what="a row per trial")
+        server.wait_until(lambda: len(server.session_groups()) >= 2, what="a row per trial")
         experiment = server.post(f"{PLUGIN}/hparams/experiment", {"experimentName": ""})
-        groups = session_groups()
+        groups = server.session_groups()
     assert {info["name"] for info in experiment["hparamInfos"]} == {"units", "dropout", "learning_rate"}
     # A default run declares only the columns its rows fill (see 06_hparams.py's METRICS): no test accuracy.
     assert {info["name"]["tag"] for info in experiment["metricInfos"]} == {"validation_accuracy", "validation_loss"}

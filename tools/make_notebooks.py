@@ -5,7 +5,7 @@ Description: Writes notebooks/<script>.ipynb for starter.py and every numbered l
 Run it:   python tools/make_notebooks.py      (after changing a script; a new NN_*.py gets its notebook too)
           python tools/make_notebooks.py --check    (exit 1 and name the notebooks that are out of date)
           python tools/make_notebooks.py --repository https://github.com/<account>/<name>   (Colab's address)
-The notebooks are never edited by hand: the script is the source, and tests/test_notebooks_*.py fails when a
+The notebooks are never edited by hand: the script is the source, and tests/test_notebooks.py fails when a
 notebook differs from what this tool makes of its script. jupytext reads each script in its "light" format: a
 top-level comment block followed by a blank line is a Markdown cell, each top-level statement group a code cell.
 Each notebook holds, in reading order:

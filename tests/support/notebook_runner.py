@@ -30,6 +30,10 @@ FLAGS_LINE = 'FLAGS = ["--quick"]'
 TENSORBOARD_FRAME = re.compile(r'<iframe id="tensorboard-frame-[0-9a-f]+".*const port = (\d+);', re.DOTALL)
 
 NOTEBOOKS = [make_notebooks.notebook_path(script) for script in make_notebooks.scripts()]
+# Two halves of about the same time, one test file each, so that pytest-xdist's two processes share them: the
+# video's (the starter and 01 to 08) and those beyond it.
+VIDEO_NOTEBOOKS = [path for path in NOTEBOOKS if path.stem == "starter" or path.stem[:2] <= "08"]
+BEYOND_NOTEBOOKS = [path for path in NOTEBOOKS if path not in VIDEO_NOTEBOOKS]
 
 
 def checkout(directory):
