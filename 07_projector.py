@@ -8,8 +8,7 @@ Run it:   python 07_projector.py             (or --quick for a smoke test; --poi
 View it:  tensorboard --logdir logs/07_projector/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 from pathlib import Path
@@ -122,7 +121,7 @@ def write_projector_config(run_dir, tensor_files, thumbnail_size=None):
     tf.summary.create_file_writer(str(run_dir)).close()
 
 
-# ## Putting it together
+# ## Run the lesson
 #
 # `--points` asks for a number of held-out images; a test split that holds fewer (360 on digits) gives all it
 # has, and the script says so.

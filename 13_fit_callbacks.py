@@ -7,8 +7,7 @@ Run it:   python 13_fit_callbacks.py      (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/13_fit_callbacks/<run> --samples_per_plugin images=1000   (printed at the end)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import keras
@@ -157,7 +156,7 @@ def print_test_result(model, test_batches):
     print(f"Test split, measured once after training: loss {test_loss:.4f}, accuracy {test_accuracy:.4f}")
 
 
-# ## Putting it together
+# ## Run the lesson
 #
 # The closing lines say where to look. Two tabs need a click: the Graphs tab first looks for an op graph and
 # shows "Malformed GraphDef" where Keras 3 wrote only its conceptual graph, and the Images tab draws the matrix

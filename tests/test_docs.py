@@ -86,6 +86,18 @@ def test_the_readme_is_a_landing_page():
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.stem)
+def test_each_lesson_says_why_ctrl_c_comes_first_in_one_line_and_closes_on_run_the_lesson(lesson):
+    lines = lesson.read_text(encoding="utf-8").splitlines()
+    at = lines.index("import ctrl_c")
+    assert lines[at - 1].startswith("# ctrl_c first, before TensorFlow:") and not lines[at - 2].startswith("#")
+    sections = [line for line in lines if line.startswith("# ## ")]
+    assert sections.count("# ## Run the lesson") == 1, sections
+    # The closing section: `main` comes after it.
+    assert lines.index("# ## Run the lesson") < lines.index("def main(argv=None):")
+    assert sections[-1] == "# ## Run the lesson", sections
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.stem)
 def test_each_lesson_header_is_short_and_has_no_timings(lesson):
     docstring = ast.get_docstring(ast.parse(lesson.read_text(encoding="utf-8")), clean=False)
     lines = docstring.strip().splitlines()

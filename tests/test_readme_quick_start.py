@@ -112,7 +112,7 @@ def test_the_readme_quick_start_works_as_written_on_debians_own_python(tmp_path)
     assert "externally-managed-environment" not in result.stderr
 
     # The lesson ran, and printed the command that shows its run.
-    match = re.search(r"^\s*(tensorboard --logdir (logs/01_callbacks/\S+))\s*$", result.stdout, re.MULTILINE)
+    match = re.search(r"^View them:\s+(tensorboard --logdir (logs/01_callbacks/\S+))$", result.stdout, re.MULTILINE)
     assert match, f"01_callbacks.py printed no view command:\n{result.stdout[-3000:]}"
     run_dir = repository / match.group(2)
     assert list(run_dir.glob("train/events.out.tfevents.*")), f"no training events under {run_dir}"

@@ -231,9 +231,9 @@ def check_03(run_dir, epochs):
     run = tb_read.load(run_dir)
     assert tb_read.plugin_tags(run, "images") == {
         "augmented_grid",
-        "before_augmentation",
-        "after_augmentation",
-        "after_minus_before",
+        "first_images/before_augmentation",
+        "first_images/after_augmentation",
+        "first_images/after_minus_before",
     }
     assert tb_read.decoded_images(run, "augmented_grid")
 
