@@ -132,9 +132,9 @@ def trial_id(number, run_name):
 #
 # `hp.hparams_config` declares the hyperparameters and the metric columns once, at the root of the run directory;
 # each trial then writes into a subdirectory of its own. The dashboard takes its columns from the first
-# declaration it finds in the directory it serves, so view one run's directory at a time (the script prints it):
-# a directory that holds both a default run and a `--fit` run shows one kind's columns, and the other kind's rows,
-# empty in those columns, drop out of the Parallel Coordinates and Scatter Plot Matrix views.
+# declaration it finds in the directory it serves. So view one run's directory at a time (the script prints it).
+# A directory that holds both a default run and a `--fit` run shows one kind's columns. The other kind's rows are
+# empty in those columns, and drop out of the Parallel Coordinates and Scatter Plot Matrix views.
 
 
 def write_experiment_config(experiment_dir, fit):

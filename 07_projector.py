@@ -63,10 +63,10 @@ def embed(model, images):
 
 # ## The files the Projector reads
 #
-# The Projector reads plain files from the run directory, the same formats as the standalone projector at
-# projector.tensorflow.org: one TSV file per tensor (a point per line, its values separated by tabs),
-# `metadata.tsv` (one label per point, in the same order; with a single column it has no header line) and an
-# optional sprite, every thumbnail packed into one PNG (`utils.create_sprite`). Keras 3's callback flag
+# The Projector reads plain files from the run directory, in the formats of the standalone projector at
+# projector.tensorflow.org. Each tensor is a TSV file: a point per line, its values separated by tabs.
+# `metadata.tsv` holds one label per point, in the same order (with a single column, it has no header line). An
+# optional sprite packs every thumbnail into one PNG (`utils.create_sprite`). Keras 3's callback flag
 # `embeddings_freq` writes an .h5 file the Projector can't read, so the lesson writes these files itself.
 
 

@@ -159,8 +159,8 @@ def naive_train_pipeline(dataset, batch_size):
 # of the script's (measured pairs: docs/tabs.md, "Profile").
 #
 # The Overview page's verdict applies its thresholds to its own figures: "HIGHLY input-bound" from 20% Input,
-# "MODERATELY" from 5%; below that, "POTENTIALLY input-bound" when 3% or more of the step is "All others" (in
-# this loop, Python's own time, not a wait for input), else "NOT input-bound". Offline, the page draws no
+# "MODERATELY" from 5%. Below that it says "POTENTIALLY input-bound" when 3% or more of the step is "All others"
+# (in this loop, Python's own time, not a wait for input), else "NOT input-bound". Offline, the page draws no
 # step-time graph: it needs Google Charts from the internet (docs/limitations.md, "The Profile tab offline").
 
 

@@ -161,9 +161,9 @@ def print_dump_view_command(dump_dir):
 # ## Run the lesson
 #
 # Everything that is not the training is built before the dump starts, so that the dump holds only the
-# training: the model's and the optimizer's variables (Keras creates the optimizer's lazily, hence the explicit
-# `build`), the input pipeline and its length (`len()` of a dataset runs an op too). `train_step` is traced, and so
-# instrumented, on its first call, inside the dump.
+# training. That is the model's and the optimizer's variables (Keras creates the optimizer's lazily, hence the
+# explicit `build`), and the input pipeline and its length (`len()` of a dataset runs an op too). `train_step` is
+# traced, and so instrumented, on its first call, inside the dump.
 
 
 def make_parser():

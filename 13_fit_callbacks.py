@@ -47,7 +47,7 @@ def batch_logging_interval(batches_per_epoch, points_per_epoch=BATCH_POINTS_PER_
 #
 # A `keras.callbacks.Callback` runs eagerly, between batches, where the whole validation slice and the epoch
 # number are at hand. (A `tf.summary.image` inside the model's `call()` would run inside the compiled training
-# step, traced once, and keep the step of that trace: docs/limitations.md, "Summaries inside `call()`".)
+# step. It is traced once, and would keep the step of that trace: docs/limitations.md, "Summaries inside `call()`".)
 #
 # Its writer is one of its own, into the directory where Keras' callback writes its validation curves, so that
 # the image sits in the same `validation` run. Keras' writer is private, so this is a second writer: the run then
@@ -158,9 +158,9 @@ def print_test_result(model, test_batches):
 
 # ## Run the lesson
 #
-# The closing lines say where to look. Two tabs need a click: the Graphs tab first looks for an op graph and
-# shows "Malformed GraphDef" where Keras 3 wrote only its conceptual graph, and the Images tab draws the matrix
-# too small to read its numbers until "Show actual image size" is ticked.
+# The closing lines say where to look. Two tabs need a click. The Graphs tab first looks for an op graph, and
+# shows "Malformed GraphDef" where Keras 3 wrote only its conceptual graph. The Images tab draws the matrix too
+# small to read its numbers until "Show actual image size" is ticked.
 
 
 def make_parser():
