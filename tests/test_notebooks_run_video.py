@@ -7,6 +7,7 @@ Colab's cell is checked in a kernel too: outside Colab it does nothing; in Colab
 stops with one line that says what to type.
 """
 
+import json
 import shutil
 
 import nbformat
@@ -40,7 +41,9 @@ def test_one_notebook_runs_without_tensorboard_on_path():
 def test_colab_s_cell_with_an_empty_field_stops_with_one_line_that_says_what_to_type(tmp_path):
     notebook = nbformat.read(notebook_runner.NOTEBOOKS[0], as_version=4)
     (colab_cell,) = [cell for cell in notebook.cells if '  # @param {type:"string"}' in cell.source]
-    source = make_notebooks.REPOSITORY_FIELD.sub('repository = ""  # @param {type:"string"}', colab_cell.source)
+    field = f"repository = {json.dumps(make_notebooks.REPOSITORY)}  #"
+    assert field in colab_cell.source
+    source = colab_cell.source.replace(field, 'repository = ""  #')
     test_notebook = nbformat.v4.new_notebook(
         cells=[
             # Outside Colab the cell does nothing, whatever its field holds.

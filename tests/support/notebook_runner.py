@@ -372,8 +372,10 @@ def check_notebook_run(notebook_path, notebook, repository, tensorboard):
     """Asserts what a learner would see: the lesson ran, its tab has data, %tensorboard embedded its TensorBoard."""
     output = outputs_text(notebook)
     if notebook_path.stem == "starter":
-        # The starter logs nothing: its loop prints the metrics of each epoch, and there is no tab to show.
-        assert re.search(r"^epoch 1: train loss \d", output, re.MULTILINE), output[-2000:]
+        # The starter logs nothing: its loop prints each epoch (its progress bar, then the test split's figures),
+        # and there is no tab to show.
+        assert re.search(r"^Epoch 1/1\n", output, re.MULTILINE), output[-2000:]
+        assert re.search(r"^  test loss \d\.\d{4}, test accuracy \d\.\d{4}$", output, re.MULTILINE), output[-2000:]
         assert tensorboard is None
         return
     if notebook_path.stem == EXPORT_NOTEBOOK:
