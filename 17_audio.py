@@ -7,8 +7,7 @@ Run it:   python 17_audio.py     (or --quick for a smoke test; the clips are gen
 View it:  tensorboard --logdir logs/17_audio/<run> --samples_per_plugin audio=1000   (printed at the end)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import dataclasses
@@ -222,7 +221,7 @@ def print_test_result(model, test):
     print(f"Test clips, measured once after training: loss {test_loss:.4f}, accuracy {test_accuracy:.4f}")
 
 
-# ## Putting it together
+# ## Run the lesson
 #
 # `model.fit` trains on the training clips and measures the validation clips each epoch; Keras' TensorBoard
 # callback logs both curves, ours the clips. TensorBoard keeps 10 clips of a tag unless told otherwise, so the

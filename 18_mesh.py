@@ -7,8 +7,7 @@ Run it:   python 18_mesh.py      (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/18_mesh/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import keras
@@ -140,7 +139,7 @@ def train_and_log(dataset, args, writer):
     return len(labels), line
 
 
-# ## Putting it together
+# ## Run the lesson
 #
 # The closing lines give the legend again and say how to move around the cloud.
 
