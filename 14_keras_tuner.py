@@ -20,6 +20,7 @@ import keras_tuner
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
+import launcher
 import plumbing
 import starter
 
@@ -175,11 +176,11 @@ def measure_best_trial(tuner, args, dataset):
 def launch_chief_and_workers(args):
     """Starts a chief and `--workers` workers of this script on this machine, and waits for them."""
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
-    (port,) = plumbing.free_ports(1)
-    oracle = {"KERASTUNER_ORACLE_IP": plumbing.LOCALHOST, "KERASTUNER_ORACLE_PORT": str(port)}
-    argv = [*plumbing.shared_flags(args), "--trials", str(args.trials), "--run-dir", str(run_dir)]
-    print(f"Starting a chief on {plumbing.LOCALHOST}:{port} and {args.workers} workers; each line shows who wrote it.")
-    with plumbing.LocalProcesses(LESSON, run_dir) as processes:
+    (port,) = launcher.free_ports(1)
+    oracle = {"KERASTUNER_ORACLE_IP": launcher.LOCALHOST, "KERASTUNER_ORACLE_PORT": str(port)}
+    argv = [*launcher.shared_flags(args), "--trials", str(args.trials), "--run-dir", str(run_dir)]
+    print(f"Starting a chief on {launcher.LOCALHOST}:{port} and {args.workers} workers; each line shows who wrote it.")
+    with launcher.LocalProcesses(LESSON, run_dir) as processes:
         processes.start("chief", argv, {**oracle, "KERASTUNER_TUNER_ID": "chief"})
         for index in range(1, args.workers + 1):
             processes.start(f"worker {index}", argv, {**oracle, "KERASTUNER_TUNER_ID": f"tuner{index}"})

@@ -21,6 +21,7 @@ import time
 import keras
 import tensorflow as tf
 
+import launcher
 import plumbing
 import starter
 
@@ -55,7 +56,7 @@ and on host1 the same with "index": 1. Every worker's profiler then listens on p
 # all-reduce), so that every copy stays the same. Each worker learns who it is and where the others are from the
 # `TF_CONFIG` environment variable: the list of every worker's `host:port`, and its own index in that list.
 # Worker 0 is the chief. Here the "machines" are processes on this one, on free localhost ports; the plumbing
-# starts them (`plumbing.LocalProcesses`) and stops them all on Ctrl-C or if one of them fails.
+# starts them (`launcher.LocalProcesses`) and stops them all on Ctrl-C or if one of them fails.
 
 
 def tf_config(worker_addresses, index):
@@ -66,17 +67,17 @@ def tf_config(worker_addresses, index):
 def launch_local_workers(args):
     """Starts `--workers` processes of this script on this machine, one TF_CONFIG each, and waits for them."""
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
-    ports = plumbing.free_ports(2 * args.workers)
-    workers = [f"{plumbing.LOCALHOST}:{port}" for port in ports[: args.workers]]
-    profilers = [f"{plumbing.LOCALHOST}:{port}" for port in ports[args.workers :]]
-    argv = [*plumbing.shared_flags(args), "--run-dir", str(run_dir), "--profiler-addresses", ",".join(profilers)]
+    ports = launcher.free_ports(2 * args.workers)
+    workers = [f"{launcher.LOCALHOST}:{port}" for port in ports[: args.workers]]
+    profilers = [f"{launcher.LOCALHOST}:{port}" for port in ports[args.workers :]]
+    argv = [*launcher.shared_flags(args), "--run-dir", str(run_dir), "--profiler-addresses", ",".join(profilers)]
     argv += ["--profile-all-workers"] if args.profile_all_workers else []
     print(f"Starting {args.workers} workers on {', '.join(workers)}; worker 0, the chief, shows its lines here.")
     print(f"To profile them by hand while they train: Profile tab, CAPTURE PROFILE, paste {','.join(profilers)}")
     # A known TensorFlow 2.21 bug at times kills a worker as the chief's capture of it ends: say so if it happens.
     known_crash = 'A known TensorFlow bug as a profile ends (docs/limitations.md, "Profiling several workers"): rerun.'
     known_crash = known_crash if args.profile_all_workers else ""
-    with plumbing.LocalProcesses(LESSON, run_dir, if_killed=known_crash) as processes:
+    with launcher.LocalProcesses(LESSON, run_dir, if_killed=known_crash) as processes:
         for index in range(args.workers):
             environment = {"TF_CONFIG": tf_config(workers, index)}
             processes.start(f"worker {index}", argv, environment, show=index == 0)
