@@ -47,6 +47,8 @@ PORT_TAKEN_FRAGMENTS = ("Address already in use", "Failed to bind to address", "
 # expects (128 + the signal's number: 143, 129).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
 STOPPED_BY_SIGNAL_LINE = "Stopped by {name}: everything logged so far is kept."
+# Where the docs say what to do about ports that TensorFlow opens to the network.
+OPEN_PORTS_DOCS = 'docs/limitations.md ("Ports open to the network")'
 # Linux's prctl option that has the system send a process a signal when its parent ends (<sys/prctl.h>).
 PR_SET_PDEATHSIG = 1
 # Terminal colour and cursor codes (ESC [ ... letter), which a log file shows as raw text.
@@ -68,6 +70,14 @@ def free_ports(count):
     finally:
         for probe in probes:
             probe.close()
+
+
+def print_open_ports(ports, what):
+    """Prints one line: TensorFlow listens on `ports` on every network interface, where it lets no program choose."""
+    print(
+        f"Note: TensorFlow opens {what} to the network, not only to this machine (it lets no program choose): ports "
+        f"{', '.join(map(str, ports))}. On a network you do not trust, see {OPEN_PORTS_DOCS}."
+    )
 
 
 def script_path(lesson):

@@ -245,7 +245,8 @@ def print_view_command(run_dir, tab, extra_flags=""):
     print(f"\nLogs written to {run_dir}")
     # Quoted for the shell, so that a path with a space (or any other special character) can be pasted as it is.
     print(f"View them:  tensorboard --logdir {shlex.quote(str(run_dir))}{flags}")
-    print(f"Then open http://localhost:6006 and the {tab} tab{_toggle_note(run_dir)}.")
+    tabs = "tabs" if " and " in tab else "tab"  # "Scalars and Profile": two tabs
+    print(f"Then open http://localhost:6006 and the {tab} {tabs}{_toggle_note(run_dir)}.")
     print(
         f"To compare it with earlier runs:  tensorboard --logdir {shlex.quote(str(lesson_dir))}{flags}"
         f"{_toggle_note(lesson_dir)}"
