@@ -36,9 +36,9 @@ LEARNING_RATES = [1e-3, 1e-4, 1e-5]
 OBJECTIVE = "val_accuracy"
 # The local search as a whole must end within this time, or every process is stopped.
 LOCAL_RUN_TIMEOUT_SECONDS = 4 * 60 * 60
-# KerasTuner numbers every search's trials from 0, and HParams averages the rows of one trial id across runs.
-SAME_TRIAL_NUMBERS_MERGE = (
-    "Runs of 14 viewed together merge the rows of the same trial number in HParams: compare them in Scalars,"
+# KerasTuner gives every search's trials the IDs 0, 1, ..., and HParams averages the rows of one ID across runs.
+SAME_TRIAL_IDS_MERGE = (
+    "Runs of 14 viewed together merge the rows of the same trial ID in HParams: compare them in Scalars,"
     " or view one run's directory."
 )
 ACROSS_MACHINES = """
@@ -160,7 +160,11 @@ def measure_best_trial(tuner, args, dataset):
         (model,) = tuner.get_best_models(1)
     _, test_accuracy = model.evaluate(starter.test_pipeline(dataset, args.batch_size), verbose=0)
     values = ", ".join(f"{name} {value:g}" for name, value in best_trial.hyperparameters.values.items())
-    print(f"Best trial: {best_trial.trial_id} ({values}), validation accuracy {best_trial.score:.4f}")
+    # Named by its ID, the HParams table's; KerasTuner's own lines count trials from 1 ("Trial 1 Complete").
+    print(
+        f"Best trial: ID {best_trial.trial_id} in the HParams table (KerasTuner's lines count from 1): {values}, "
+        f"validation accuracy {best_trial.score:.4f}"
+    )
     print(f"Its accuracy on the test split, measured once: {test_accuracy:.4f}")
 
 
@@ -224,7 +228,7 @@ def main(argv=None):
         if args.run_dir is not None:
             return
     plumbing.print_view_command(run_dir, "HParams")
-    print(SAME_TRIAL_NUMBERS_MERGE)
+    print(SAME_TRIAL_IDS_MERGE)
 
 
 if __name__ == "__main__":
