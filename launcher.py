@@ -6,8 +6,8 @@ Starting, watching and stopping the local processes of 14_keras_tuner.py and 15_
 - however the launcher ends, every process it started ends too: Ctrl-C, SIGTERM and SIGHUP (a closed terminal)
   stop them all and end the launcher with one line and the shell's usual exit status; a launcher killed outright
   (SIGKILL) takes them with it on Linux, where each one asks the system for a signal when its parent dies;
-- `free_ports` on this machine, `script_path` of a lesson, and `shared_flags`: the command line that makes a child
-  train as the launcher would.
+- `free_ports` on this machine, `script_path` of a lesson, `shared_flags`: the command line that makes a child
+  train as the launcher would, and `print_open_ports`, the one line on ports that TensorFlow opens to the network.
 
 It imports the plumbing and ctrl_c of this repository, nothing else of it.
 """
