@@ -8,9 +8,16 @@ import signal
 import sys
 
 import pytest
-from shared_checks import assert_no_process_left, interrupt_at, is_loopback, listening_sockets, processes_mentioning
 
 import launcher
+
+from support.shared_checks import (
+    assert_no_process_left,
+    interrupt_at,
+    is_loopback,
+    listening_sockets,
+    processes_mentioning,
+)
 
 # TensorFlow's C++ log lines from its start-up; anything else on stderr is the script's own.
 TF_STARTUP_LINE = re.compile(
