@@ -96,18 +96,28 @@ def launch_local_workers(args):
 # workers. A short batch would count for as much as a full one in the step's mean.
 
 
-def worker_batches(strategy, dataset, batch_size):
-    """The distributed training data, in full batches of `batch_size` per worker, and how many steps make an epoch."""
+def worker_batches(strategy, dataset, batch_size, verbose=False):
+    """The distributed training data in full batches of `batch_size` per worker (at most a worker's share), how many
+    steps make an epoch, and that batch size; `verbose`: says how many images an epoch trains."""
     workers = strategy.num_replicas_in_sync
     shard_size = dataset.num_train // workers
+    # A batch larger than a worker's share is the whole share: one step per epoch (the note says so).
+    noted = verbose and plumbing.note_large_batch(batch_size, shard_size)
+    batch_size = min(batch_size, shard_size)
     steps_per_epoch = shard_size // batch_size
+    if verbose and not noted:
+        trained = steps_per_epoch * batch_size * workers
+        print(
+            f"Each epoch trains {workers} workers x {steps_per_epoch} batches of {batch_size}: {trained:,} of the "
+            f"{dataset.num_train:,} training images, every batch full."
+        )
 
     def shard_pipeline(input_context):
         shard = dataset.train.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         share = dataclasses.replace(dataset, train=shard.take(shard_size), num_train=shard_size)
         return starter.train_pipeline(share, batch_size, drop_remainder=True).repeat()
 
-    return strategy.distribute_datasets_from_function(shard_pipeline), steps_per_epoch
+    return strategy.distribute_datasets_from_function(shard_pipeline), steps_per_epoch, batch_size
 
 
 # ## The training step under the strategy
@@ -211,20 +221,11 @@ def start_profile(is_chief, profiler_addresses, run_dir, all_workers=False):
 def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
     """Trains the starter's CNN for --epochs; the chief logs each epoch's loss and accuracy and profiles them all."""
     dataset = starter.load_dataset(args.dataset, quick=args.quick, verbose=is_chief)
-    workers = strategy.num_replicas_in_sync
-    # A batch larger than a worker's share is the whole share: one step per epoch.
-    batch_size = min(args.batch_size, dataset.num_train // workers)
-    batches, steps_per_epoch = worker_batches(strategy, dataset, batch_size)
-    if is_chief and not plumbing.note_large_batch(args.batch_size, dataset.num_train // workers):
-        trained = steps_per_epoch * batch_size * workers
-        print(
-            f"Each epoch trains {workers} workers x {steps_per_epoch} batches of {batch_size}: {trained:,} of the "
-            f"{dataset.num_train:,} training images, every batch full."
-        )
+    batches, steps_per_epoch, batch_size = worker_batches(strategy, dataset, args.batch_size, verbose=is_chief)
     with strategy.scope():
         model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
         optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-    distributed_step = make_distributed_step(strategy, model, optimizer, batch_size * workers)
+    distributed_step = make_distributed_step(strategy, model, optimizer, batch_size * strategy.num_replicas_in_sync)
     writer = summary_writer(is_chief, run_dir)
     profile_step, capture = min(PROFILE_AFTER_STEPS, args.epochs * steps_per_epoch - 1), None
     iterator, step = iter(batches), 0

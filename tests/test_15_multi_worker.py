@@ -91,8 +91,8 @@ def test_every_batch_a_worker_trains_is_full_and_an_epoch_is_each_workers_share(
             for index in range(WORKERS):
                 pipelines[index] = dataset_fn(tf.distribute.InputContext(WORKERS, index, WORKERS))
 
-    _, steps_per_epoch = multi_worker_script.worker_batches(TwoWorkers(), dataset, BATCH_SIZE)
-    assert steps_per_epoch == FULL_BATCHES
+    _, steps_per_epoch, batch_size = multi_worker_script.worker_batches(TwoWorkers(), dataset, BATCH_SIZE)
+    assert steps_per_epoch == FULL_BATCHES and batch_size == BATCH_SIZE
     for pipeline in pipelines.values():
         # Three epochs' worth of steps, as the loop takes them from the repeating pipeline.
         sizes = [int(tf.size(labels)) for _, labels in pipeline.take(3 * steps_per_epoch)]
