@@ -137,6 +137,34 @@ def test_a_second_ctrl_c_kills_every_child_before_the_program_ends(tmp_path):
     assert_no_process_left(str(tmp_path / "stubborn.py"), timeout=2)
 
 
+# A child that stops at once on SIGINT (Python's KeyboardInterrupt), as a lesson's child does at a safe point.
+OBEDIENT = "import time\nprint('ready', flush=True)\ntry:\n    time.sleep(600)\nexcept KeyboardInterrupt:\n    pass\n"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=lambda s: s.name)
+def test_however_the_launcher_ends_its_children_end_with_it(tmp_path, signum):
+    # SIGTERM and SIGHUP: the launcher stops them and says so in one line; SIGKILL: no handler runs, and the child
+    # ends by its parent-death signal (Linux).
+    (tmp_path / "stubborn.py").write_text(OBEDIENT)
+    program = tmp_path / "launcher.py"
+    program.write_text(LAUNCHER.format(root=str(Path(launcher.__file__).parent), log_dir=str(tmp_path)))
+    process = subprocess.Popen([sys.executable, str(program)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout.readline() == b"worker 0 | ready\n"
+        process.send_signal(signum)
+        code = process.wait(timeout=launcher.STOP_GRACE_SECONDS + 5)
+    finally:
+        process.kill()
+        process.wait()
+    assert_no_process_left(str(tmp_path / "stubborn.py"), timeout=5)
+    if signum == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+    else:
+        assert code == 128 + signum
+        expected = launcher.STOPPED_BY_SIGNAL_LINE.format(name=signum.name)
+        assert process.stderr.read().decode().strip().splitlines() == [expected]
+
+
 def test_leaving_the_block_stops_every_child(tmp_path):
     with pytest.raises(KeyboardInterrupt), started(tmp_path, {"worker 0": SLEEPER, "worker 1": SLEEPER}):
         raise KeyboardInterrupt
