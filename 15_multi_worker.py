@@ -219,7 +219,7 @@ def start_profile(is_chief, profiler_addresses, run_dir, all_workers=False):
 
 
 def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
-    """Trains the starter's CNN for --epochs; the chief logs each epoch's loss and accuracy and profiles them all."""
+    """Trains the starter's CNN for --epochs; the chief logs each epoch's means and starts the profile."""
     dataset = starter.load_dataset(args.dataset, quick=args.quick, verbose=is_chief)
     batches, steps_per_epoch, batch_size = worker_batches(strategy, dataset, args.batch_size, verbose=is_chief)
     with strategy.scope():
