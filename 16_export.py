@@ -8,8 +8,7 @@ View it:  tensorboard --logdir logs     (the same runs in the Scalars and HParam
 Output:   a new exports/<date-time>/ (the script prints it): scalars.csv, hparams.csv and <tag>.png
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import argparse
@@ -419,6 +418,9 @@ def print_per_run_table(scalars, tag):
     shared, names = short_run_names(table.columns)
     print(f"\n{tag}, a row per step and a column per run{f' of {shared}/' if shared else ''} (the last steps):")
     print(table.rename(columns=names).tail(5).to_string(float_format="{:.4f}".format, max_cols=8))
+
+
+# ## Run the lesson
 
 
 def main(argv=None):
