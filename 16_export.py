@@ -38,6 +38,7 @@ import utils
 DEFAULT_SMOOTHING = 0.6  # the Scalars tab's default smoothing
 LOAD_TIMEOUT_SECONDS = 600  # for the data server's one pass over every event file
 MAX_CURVES, MAX_PANELS = 10, 12  # what one panel's legend and one figure hold, to stay readable
+MAX_DRAWN = 2_000  # points drawn a curve: a panel is about 600 pixels wide (the Scalars tab draws 1,000)
 LARGE_MESSAGES = [("grpc.max_receive_message_length", 2**31 - 1)]  # every point in one answer
 
 
@@ -176,8 +177,8 @@ def write_csv(table, path):
 #
 # One panel per directory under `--logdir` (a lesson, when it is `logs`), each drawing one tag across the runs in
 # it as the Scalars tab draws it: smoothed with TensorBoard's formula (`utils.tensorboard_smoothing`), the raw values
-# faint behind, and at most MAX_CURVES runs, the latest, so that the legend stays readable. The script prints the
-# command that draws the others.
+# faint behind, and at most MAX_CURVES runs, the last by name (the latest, for the lessons' date-time names), so that
+# the legend stays readable. The script prints the command that draws the others.
 
 
 def panels(scalars, tag):
@@ -198,12 +199,15 @@ def draw(scalars, chosen, smoothing, path):
     for axes, (panel, (tag, runs)) in zip(grid.flat, chosen.items(), strict=False):
         for color, run in enumerate(runs[-MAX_CURVES:]):
             points = scalars[(scalars.run == run) & (scalars.tag == tag)]
-            marker = "o" if len(points) == 1 else None
-            axes.plot(points.step, points.value, color=f"C{color}", alpha=0.25 if smoothing else 1, marker=marker)
-            smoothed = utils.tensorboard_smoothing(points.value, smoothing)
-            axes.plot(points.step, smoothed, color=f"C{color}", label=run.removeprefix(panel).strip("/"), marker=marker)
-        latest = f"the {MAX_CURVES} latest of " if len(runs) > MAX_CURVES else ""
-        axes.set_title(f"{panel}: {tag}, {latest}{len(runs)} run{'s' * (len(runs) > 1)}", fontsize="medium")
+            smoothed = utils.tensorboard_smoothing(points.value, smoothing)  # over every point
+            every, marker = max(1, len(points) // MAX_DRAWN), "o" if len(points) == 1 else None
+            steps, values = points.step.to_numpy()[::every], points.value.to_numpy()[::every]
+            axes.plot(steps, values, color=f"C{color}", alpha=0.25 if smoothing else 1, marker=marker)
+            label = run.removeprefix(panel).strip("/")
+            axes.plot(steps, smoothed[::every], color=f"C{color}", label=label, marker=marker)
+        latest = f"the last {MAX_CURVES} of " if len(runs) > MAX_CURVES else ""
+        where = "" if panel == "." else f"{panel}: "
+        axes.set_title(f"{where}{tag}, {latest}{len(runs)} run{'s' * (len(runs) > 1)}", fontsize="medium")
         axes.set_xlabel("step")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
@@ -259,7 +263,7 @@ def main(argv=None):
         print(f"  {panel}: {tag} of {len(panel_runs)} run(s), the last logged {last:.4g} ({panel_runs[-1]})")
         if len(panel_runs) > MAX_CURVES:
             command = f"python 16_export.py --logdir {shlex.quote(str(logdir / panel))} --tag {shlex.quote(tag)}"
-            print(f"    the {MAX_CURVES} latest drawn; the others:  {command}")
+            print(f"    the last {MAX_CURVES} drawn; all of them, a panel per directory:  {command}")
     if not chosen:
         print("No epoch loss to draw: choose a tag of scalars.csv with --tag.")
     print(f"\nCompare with the tabs:  tensorboard --logdir {shlex.quote(str(logdir))}{plumbing._toggle_note(logdir)}")

@@ -209,12 +209,11 @@ def test_many_runs_give_a_bounded_legend_summary_and_the_command_for_the_rest(le
         assert 0 < len(axes.get_legend().get_texts()) <= export.MAX_CURVES
         # The legend lies inside the panel.
         assert axes.get_window_extent().contains(*axes.get_legend().get_window_extent().p0)
-    assert re.search(r"the 10 latest of \d\d runs", panels[0].get_title()), panels[0].get_title()
+    assert re.search(r"the last 10 of \d\d runs", panels[0].get_title()), panels[0].get_title()
     assert "smoothed as in TensorBoard (0.6)" in figure._suptitle.get_text()
     assert "outlier" not in figure._suptitle.get_text()
-    assert (
-        f"the 10 latest drawn; the others:  python 16_export.py --logdir {logdir / '02_scalars_custom_loop'} " in result
-    )
+    command = f"python 16_export.py --logdir {logdir / '02_scalars_custom_loop'} --tag loss"
+    assert f"the last 10 drawn; all of them, a panel per directory:  {command}\n" in result
     assert len(result.splitlines()) <= 15
     assert 'click "Toggle all runs"' in result.splitlines()[-1]
 
