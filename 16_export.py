@@ -209,7 +209,7 @@ def draw(scalars, chosen, smoothing, path):
         where = "" if panel == "." else f"{panel}: "
         axes.set_title(f"{where}{tag}, {latest}{len(runs)} run{'s' * (len(runs) > 1)}", fontsize="medium")
         axes.set_xlabel("step")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.grid(alpha=0.3)
         axes.legend(fontsize="x-small")
     for axes in list(grid.flat)[len(chosen) :]:

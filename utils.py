@@ -13,8 +13,8 @@ The TensorBoard calls themselves (`tf.summary.image`, the Projector's config) ar
 
 import io
 import math
+import pathlib
 import posixpath
-from pathlib import Path
 
 import matplotlib
 
@@ -213,7 +213,7 @@ def read_event_files(logdir):
     from tensorboard.util import tensor_util
 
     series, hparams, plugins = {}, {}, {}
-    for path in sorted(Path(logdir).rglob("*tfevents*")):
+    for path in sorted(pathlib.Path(logdir).rglob("*tfevents*")):
         run = path.parent.relative_to(logdir).as_posix()
         for event in event_file_loader.EventFileLoader(str(path)).Load():
             for value in event.summary.value:

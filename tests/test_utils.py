@@ -133,7 +133,7 @@ def global_names(code):
 
 def test_each_helper_stands_alone_with_its_imports_and_documents_its_arguments():
     helpers = {utils.plot_to_image, utils.image_grid, utils.get_confusion_matrix, utils.plot_confusion_matrix}
-    helpers |= {utils.create_sprite, utils.tensorboard_smoothing, utils.hparams_table}
+    helpers |= {utils.create_sprite, utils.tensorboard_smoothing, utils.read_event_files, utils.hparams_table}
     # utils.py holds only the generic helpers; the TensorBoard calls are in the lessons that teach them.
     assert {value for value in vars(utils).values() if inspect.isfunction(value)} == helpers
     for helper in helpers:
@@ -187,3 +187,27 @@ def test_hparams_table_is_a_row_per_session_with_declared_metrics_and_integer_hy
     undeclared = {run: value for run, value in content.items() if run != "sweep"}
     assert list(utils.hparams_table(scalars, undeclared).columns[4:]) == ["accuracy", "validation/loss", "other"]
     assert utils.hparams_table(scalars, {"sweep": experiment}) is None
+
+
+def test_read_event_files_returns_every_scalar_point_and_the_hparams_summaries(tmp_path):
+    from tensorboard.plugins.hparams import api as hp
+
+    with tf.summary.create_file_writer(str(tmp_path / "sweep" / "a")).as_default():
+        hp.hparams({"units": 8}, trial_id="0")
+        for step in range(12):  # more than EventAccumulator's default sample of 10
+            tf.summary.scalar("loss", 1.0 / (step + 1), step=step)
+        tf.summary.text("note", "not a scalar", step=0)
+    with tf.compat.v1.Graph().as_default(), tf.compat.v1.Session() as session:  # TF1's simple values
+        writer = tf.compat.v1.summary.FileWriter(str(tmp_path / "old"))
+        summary = tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag="accuracy", simple_value=0.25)])
+        writer.add_summary(summary, global_step=3)
+        writer.close()
+        del session
+    series, hparams = utils.read_event_files(tmp_path)
+    by_run_tag = {(run, tag): (steps, wall_times, values) for run, tag, steps, wall_times, values in series}
+    assert set(by_run_tag) == {("sweep/a", "loss"), ("old", "accuracy")}
+    steps, wall_times, values = by_run_tag[("sweep/a", "loss")]
+    assert list(steps) == list(range(12)) and len(wall_times) == 12
+    np.testing.assert_array_equal(values, np.float32(1.0 / (np.arange(12) + 1)))
+    assert list(by_run_tag[("old", "accuracy")][0]) == [3] and list(by_run_tag[("old", "accuracy")][2]) == [0.25]
+    assert list(hparams) == ["sweep/a"] and "_hparams_/session_start_info" in hparams["sweep/a"]
