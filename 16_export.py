@@ -42,21 +42,13 @@ MAX_DRAWN = 2_000  # points drawn a curve: a panel is about 600 pixels wide (the
 LARGE_MESSAGES = [("grpc.max_receive_message_length", 2**31 - 1)]  # every point in one answer
 
 
-def smoothing_weight(text):
-    """argparse type for --smoothing: from 0 (the raw values) to below 1, as the Scalars tab's slider allows."""
-    value = float(text) if text.replace(".", "", 1).isdigit() else math.nan
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a number from 0 to below 1, got {text!r}")
-    return value
-
-
 def make_parser():
     """16 trains nothing: only --logdir of the shared flags, and the export's own."""
     parser = argparse.ArgumentParser(description="Export every run under --logdir: scalars.csv, hparams.csv, a figure.")
     parser.add_argument("--logdir", default="logs", help="the logs to read, every run under it (default: logs)")
     parser.add_argument("--out", help="a new or empty directory for the files (default: a new exports/<date-time>/)")
     parser.add_argument("--tag", help="the scalar tag to draw (default: each panel's epoch loss)")
-    parser.add_argument("--smoothing", type=smoothing_weight, default=DEFAULT_SMOOTHING, help="0: raw values")
+    parser.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING, help="from 0 (raw values) to below 1")
     return parser
 
 
@@ -172,7 +164,21 @@ def write_csv(table, path):
 # its run directory, hyperparameters and the last value of each metric. The dashboard averages the sessions that
 # share a trial id into one row (KerasTuner numbers every search's trials from 0, say): the export keeps them apart
 # and says which rows the dashboard would merge.
-#
+
+
+def write_hparams(scalars, hparams_content, path):
+    """Writes the HParams table to `path` when the logs hold HParams sessions, and says what it holds."""
+    hparams = utils.hparams_table(scalars, hparams_content)
+    if hparams is None:
+        return
+    write_csv(hparams, path)
+    print(f"{path}: {len(hparams)} HParams sessions, a row each with its run directory")
+    shared = list(dict.fromkeys(hparams.trial_id[hparams.trial_id.duplicated()]))
+    if shared:
+        print(f"  Viewed together, the HParams dashboard averages the rows of each of these trial ids into one: "
+              f"{', '.join(map(repr, shared[:5]))}{' ...' if len(shared) > 5 else ''}")  # fmt: skip
+
+
 # ## A figure for a report
 #
 # One panel per directory under `--logdir` (a lesson, when it is `logs`), each drawing one tag across the runs in
@@ -227,7 +233,10 @@ def draw(scalars, chosen, smoothing, path):
 
 
 def main(argv=None):
-    args = make_parser().parse_args(plumbing.default_argv() if argv is None else list(argv))
+    parser = make_parser()
+    args = parser.parse_args(plumbing.default_argv() if argv is None else list(argv))
+    if not 0 <= args.smoothing < 1:  # the range of the Scalars tab's smoothing slider
+        parser.error(f"argument --smoothing: must be from 0 to below 1, got {args.smoothing:g}")
     logdir, out = Path(args.logdir), args.out and Path(args.out)
     runs = plumbing.count_runs(logdir) if logdir.is_dir() else 0
     if runs == 0:
@@ -246,14 +255,7 @@ def main(argv=None):
     export_dir.mkdir(parents=True, exist_ok=True)
     write_csv(scalars, export_dir / "scalars.csv")
     print(f"\n{export_dir / 'scalars.csv'}: every point, a row each (run, tag, step, wall_time, value)")
-    hparams = utils.hparams_table(scalars, hparams_content)
-    if hparams is not None:
-        write_csv(hparams, export_dir / "hparams.csv")
-        print(f"{export_dir / 'hparams.csv'}: {len(hparams)} HParams sessions, a row each with its run directory")
-        shared = list(dict.fromkeys(hparams.trial_id[hparams.trial_id.duplicated()]))
-        if shared:
-            print(f"  Viewed together, the HParams dashboard averages the rows of each of these trial ids into one: "
-                  f"{', '.join(map(repr, shared[:5]))}{' ...' if len(shared) > 5 else ''}")  # fmt: skip
+    write_hparams(scalars, hparams_content, export_dir / "hparams.csv")
     chosen = panels(scalars, args.tag)
     if chosen:
         draw(scalars, chosen, args.smoothing, export_dir / "scalars.png")

@@ -407,7 +407,7 @@ def test_a_damaged_event_file_is_one_line_naming_its_run_and_the_others_are_expo
 @pytest.mark.parametrize("bad_flag", [["--smoothing", "1"], ["--smoothing", "-0.1"], ["--smoothing", "nan"]])
 def test_bad_flag_values_are_an_argparse_error(bad_flag, capsys):
     with pytest.raises(SystemExit) as stopped:
-        export.make_parser().parse_args(bad_flag)
+        export.main(bad_flag)
     assert stopped.value.code == 2
     assert "error: argument --smoothing" in capsys.readouterr().err.strip().splitlines()[-1]
 
