@@ -203,6 +203,7 @@ def draw(scalars, chosen, smoothing, path):
     columns, rows = min(3, len(chosen)), math.ceil(len(chosen) / 3)
     figure, grid = plt.subplots(rows, columns, figsize=(6 * columns, 4.2 * rows + 0.5), squeeze=False)
     for axes, (panel, (tag, runs)) in zip(grid.flat, chosen.items(), strict=False):
+        drawn = []
         for color, run in enumerate(runs[-MAX_CURVES:]):
             points = scalars[(scalars.run == run) & (scalars.tag == tag)]
             smoothed = utils.tensorboard_smoothing(points.value, smoothing)  # over every point
@@ -211,9 +212,14 @@ def draw(scalars, chosen, smoothing, path):
             axes.plot(steps, values, color=f"C{color}", alpha=0.25 if smoothing else 1, marker=marker)
             label = run.removeprefix(panel).strip("/")
             axes.plot(steps, smoothed[::every], color=f"C{color}", label=label, marker=marker)
-        latest = f"the last {MAX_CURVES} of " if len(runs) > MAX_CURVES else ""
+            drawn += [values, smoothed]
+        # As in the tab, a diverging run does not flatten the others: its outliers go off the chart, said in the title.
+        limits = utils.y_range_without_outliers(np.concatenate(drawn))
+        axes.set_ylim(limits)
         where = "" if panel == "." else f"{panel}: "
-        axes.set_title(f"{where}{tag}, {latest}{len(runs)} run{'s' * (len(runs) > 1)}", fontsize="medium")
+        latest = f"the last {MAX_CURVES} of " if len(runs) > MAX_CURVES else ""
+        off = "; outliers off the chart" if limits else ""
+        axes.set_title(f"{where}{tag}, {latest}{len(runs)} run{'s' * (len(runs) > 1)}{off}", fontsize="medium")
         axes.set_xlabel("step")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.grid(alpha=0.3)

@@ -6,6 +6,7 @@ Each function stands alone, so you can copy one into your own project with the i
 - `get_confusion_matrix` / `plot_confusion_matrix`: a confusion matrix as counts, then as a figure;
 - `create_sprite`: thumbnails packed into one sprite image for the Projector;
 - `tensorboard_smoothing`: a curve smoothed as the Scalars tab smooths it;
+- `y_range_without_outliers`: a chart's y range that leaves out outliers, as the Scalars tab's option does;
 - `read_event_files`: every scalar point of a logdir with TensorBoard's pure-Python reader (no data server);
 - `hparams_table`: the HParams dashboard's table, one row per session, as a pandas DataFrame.
 The TensorBoard calls themselves (`tf.summary.image`, the Projector's config) are in the lessons that teach them.
@@ -193,6 +194,28 @@ def tensorboard_smoothing(values, weight):
         return values.copy()
     smoothed = pd.Series(np.where(finite, values, np.nan)).ewm(alpha=1 - weight, ignore_na=True).mean().to_numpy()
     return np.where(finite, smoothed, values)
+
+
+def y_range_without_outliers(values):
+    """A y range that leaves out the outliers, in the spirit of the Scalars tab's "Ignore outliers in chart scaling".
+
+    Args:
+        values: every value a chart draws.
+
+    Returns:
+        (low, high): the range of the values that lie outside their 5th-95th percentile range by no more than its
+        width, plus a 5% margin; None, to draw everything, when no value is left out (or there are two or fewer).
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) <= 2:
+        return None
+    low, high = np.percentile(values, [5, 95])
+    kept = values[(low - (high - low) <= values) & (values <= high + (high - low))]
+    if len(kept) == len(values):
+        return None
+    margin = 0.05 * (kept.max() - kept.min()) or 0.05 * abs(kept.max()) or 0.05
+    return kept.min() - margin, kept.max() + margin
 
 
 def read_event_files(logdir):

@@ -134,6 +134,7 @@ def global_names(code):
 def test_each_helper_stands_alone_with_its_imports_and_documents_its_arguments():
     helpers = {utils.plot_to_image, utils.image_grid, utils.get_confusion_matrix, utils.plot_confusion_matrix}
     helpers |= {utils.create_sprite, utils.tensorboard_smoothing, utils.read_event_files, utils.hparams_table}
+    helpers |= {utils.y_range_without_outliers}
     # utils.py holds only the generic helpers; the TensorBoard calls are in the lessons that teach them.
     assert {value for value in vars(utils).values() if inspect.isfunction(value)} == helpers
     for helper in helpers:
@@ -211,3 +212,12 @@ def test_read_event_files_returns_every_scalar_point_and_the_hparams_summaries(t
     np.testing.assert_array_equal(values, np.float32(1.0 / (np.arange(12) + 1)))
     assert list(by_run_tag[("old", "accuracy")][0]) == [3] and list(by_run_tag[("old", "accuracy")][2]) == [0.25]
     assert list(hparams) == ["sweep/a"] and "_hparams_/session_start_info" in hparams["sweep/a"]
+
+
+def test_y_range_without_outliers_leaves_out_only_what_is_far_off():
+    values = np.concatenate([np.linspace(1.0, 2.0, 50), [195.0]])  # a diverging run's one point
+    low, high = utils.y_range_without_outliers(values)
+    assert low == pytest.approx(1.0 - 0.05) and high == pytest.approx(2.0 + 0.05)
+    # Nothing left out, or too few values: None, so the chart draws everything.
+    assert utils.y_range_without_outliers(np.linspace(1.0, 2.0, 50)) is None
+    assert utils.y_range_without_outliers([1.0, 100.0]) is None
