@@ -54,15 +54,8 @@ def train_with_epoch_scalars(dataset, args, run_dir):
     test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
     try:
         for epoch in range(args.epochs):
-            print(f"Epoch {epoch + 1}/{args.epochs}")
-            for metric in steps.metrics:
-                metric.reset_state()
-            # len() of a tf.data pipeline is its number of batches, known here because the data's size is known.
-            progress = starter.epoch_progbar(len(train_batches))
-            for images, labels in train_batches:
-                steps.train_step(images, labels)
-                # The running means of the epoch: the bar's last line shows what TensorBoard gets below.
-                progress.add(1, values=starter.epoch_means(steps))
+            # The starter's epoch: its progress bar's last line shows what TensorBoard gets below.
+            starter.train_epoch(steps, train_batches, epoch, args.epochs)
             starter.evaluate(steps.test_step, test_batches)
 
             with train_writer.as_default():
@@ -94,7 +87,7 @@ def train_at_learning_rate(dataset, train_batches, validation_batches, args, rat
     validation_writer = tf.summary.create_file_writer(str(rate_dir / "validation"))
     try:
         for _ in range(args.epochs):
-            # Reset every epoch, so that the progress bar shows this epoch's means.
+            # The epoch written out, as the summary is inside it (starter.train_epoch does the rest the same way).
             for metric in steps.metrics:
                 metric.reset_state()
             progress = starter.epoch_progbar(len(train_batches))

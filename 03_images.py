@@ -42,7 +42,7 @@ MAX_GRID_SIZE = 100
 def first_images(dataset, count):
     """The first `count` training images, normalized to [0, 1], their augmented copies, and their class names."""
     images, labels = starter.normalize(*dataset.train.take(count).batch(count).get_single_element())
-    augment = starter.make_augment(dataset.channels, dataset.flip)
+    augment = starter.make_augment(dataset.image_shape[-1], dataset.flip)
     augmented, _ = augment(images, labels)
     return images, augmented, [dataset.class_names[label] for label in labels.numpy()]
 

@@ -21,23 +21,6 @@ import utils
 
 LESSON = "04_confusion_matrix"  # its logs go to <logdir>/04_confusion_matrix/
 
-# ## One epoch of training
-#
-# A custom loop, as in `02_scalars_custom_loop.py`: the starter's compiled train step, and running means of the
-# loss and accuracy that hold the epoch's means at its end. The progress bar shows those same means, so its last
-# line is what TensorBoard gets for the epoch.
-
-
-def train_one_epoch(steps, train_batches):
-    for metric in steps.metrics:
-        metric.reset_state()
-    # len(): the pipeline's number of batches (known here: the data's size is known).
-    progress = starter.epoch_progbar(len(train_batches))
-    for images, labels in train_batches:
-        steps.train_step(images, labels)
-        progress.add(1, values=starter.epoch_means(steps))
-
-
 # ## The confusion matrix
 #
 # After each epoch, the model predicts every image of the held-out test split with dropout off (`test_step`),
@@ -66,29 +49,29 @@ def log_epoch(train_writer, test_writer, steps, figure, epoch):
         tf.summary.scalar("loss", steps.train_loss.result(), step=epoch)
         tf.summary.scalar("accuracy", steps.train_accuracy.result(), step=epoch)
     with test_writer.as_default():
+        tf.summary.image("confusion_matrix", utils.plot_to_image(figure), step=epoch)
         tf.summary.scalar("loss", steps.test_loss.result(), step=epoch)
         tf.summary.scalar("accuracy", steps.test_accuracy.result(), step=epoch)
-        tf.summary.image("confusion_matrix", utils.plot_to_image(figure), step=epoch)
 
 
 # ## The training loop
 #
-# Train, measure, log: once per epoch. Closing the writers flushes them, so a Ctrl-C keeps every epoch logged
-# so far.
+# Train, measure, log: once per epoch. `starter.train_epoch` is a custom loop, as in `02_scalars_custom_loop.py`:
+# after it, the running means hold the epoch's loss and accuracy, which its progress bar's last line shows.
+# Closing the writers flushes them, so a Ctrl-C keeps every epoch logged so far.
 
 
 def train_and_log(dataset, args, run_dir):
     """Trains for `args.epochs`, logging each epoch; returns the last epoch's confusion matrix of counts."""
+    train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
+    test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
     steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=1e-3))
-    train_writer = tf.summary.create_file_writer(str(run_dir / "train"))
-    test_writer = tf.summary.create_file_writer(str(run_dir / "test"))
     try:
         for epoch in range(args.epochs):
-            print(f"Epoch {epoch + 1}/{args.epochs}")
-            train_one_epoch(steps, train_batches)
+            starter.train_epoch(steps, train_batches, epoch, args.epochs)
             counts, figure = confusion_matrix_figure(steps, test_batches, dataset.class_names)
             log_epoch(train_writer, test_writer, steps, figure, epoch)
             print(f"  test loss {steps.test_loss.result():.4f}, test accuracy {steps.test_accuracy.result():.4f}")

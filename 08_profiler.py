@@ -137,7 +137,7 @@ def profile_plan(steps_per_epoch, epochs, profiled=PROFILED_STEPS):
 
 def naive_train_pipeline(dataset, batch_size):
     """The same training data the slow way: one image at a time, no cache, no parallelism, no prefetch."""
-    augment = starter.make_augment(dataset.channels, dataset.flip)
+    augment = starter.make_augment(dataset.image_shape[-1], dataset.flip)
     options = tf.data.Options()
     options.experimental_optimization.inject_prefetch = False
     options.experimental_optimization.map_and_batch_fusion = False
@@ -177,8 +177,7 @@ def print_shares(shares, counted_steps, device):
     print(
         "The profiler's Input share (Overview page) is lower: by a few points for the naive pipeline, and for the\n"
         "optimized one from a point lower to less than half of this figure, as it counts the Python side of next()\n"
-        "as 'All others'. Its verdict's"
-        "thresholds (20% and 5%) apply to its own figures, not to the ones above."
+        "as 'All others'. Its verdict's thresholds (20% and 5%) apply to its own figures, not to the ones above."
     )
 
 

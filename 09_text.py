@@ -109,15 +109,7 @@ def train_and_log_mistakes(model, dataset, args, writer):
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
     for epoch in range(args.epochs):
-        print(f"Epoch {epoch + 1}/{args.epochs}")
-        for metric in steps.metrics:
-            metric.reset_state()
-        # The bar shows the epoch's running mean loss and accuracy, not the last batch's.
-        progress = starter.epoch_progbar(len(train_batches))
-        for images, labels in train_batches:
-            steps.train_step(images, labels)
-            progress.add(1, values=starter.epoch_means(steps))
-
+        starter.train_epoch(steps, train_batches, epoch, args.epochs)
         true_labels, probabilities = starter.evaluate(steps.test_step, test_batches)
         table = mistakes_markdown(true_labels, probabilities, dataset.class_names, args.mistakes, epoch + 1)
         with writer.as_default():

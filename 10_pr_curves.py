@@ -84,20 +84,12 @@ def pr_curve_summaries(true_labels, probabilities, class_names, num_thresholds=2
 
 def train_and_log_pr_curves(dataset, args, test_writer):
     """Trains a fresh CNN for `args.epochs` epochs, logging one PR curve per class after each epoch."""
-    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
-    steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=LEARNING_RATE))
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     test_batches = starter.test_pipeline(dataset, args.batch_size)
+    model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
+    steps = starter.make_steps(model, keras.optimizers.Adam(learning_rate=LEARNING_RATE))
     for epoch in range(args.epochs):
-        print(f"Epoch {epoch + 1}/{args.epochs}")
-        for metric in steps.metrics:
-            metric.reset_state()
-        # The bar shows the epoch's running mean loss and accuracy, not the last batch's.
-        progress = starter.epoch_progbar(len(train_batches))
-        for images, labels in train_batches:
-            steps.train_step(images, labels)
-            progress.add(1, values=starter.epoch_means(steps))
-
+        starter.train_epoch(steps, train_batches, epoch, args.epochs)
         true_labels, probabilities = starter.evaluate(steps.test_step, test_batches)
         summaries = pr_curve_summaries(true_labels, probabilities, dataset.class_names, args.num_thresholds)
         with test_writer.as_default():

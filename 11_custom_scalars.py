@@ -92,9 +92,9 @@ def write_layout(writer, layout):
 
 def train_and_test_one_epoch(steps, train_batches, test_batches):
     """Trains one epoch and measures the test split; returns the loss of every training batch."""
+    # The epoch written out, as it keeps each batch's loss (starter.train_epoch does the rest the same way).
     for metric in steps.metrics:
         metric.reset_state()
-    # The bar's last line shows the epoch's mean loss and accuracy: the `train` values that get logged.
     progress = starter.epoch_progbar(len(train_batches))
     batch_losses = []
     for images, labels in train_batches:

@@ -18,8 +18,7 @@ import tensorflow as tf
 import plumbing
 
 CIFAR10_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-# Left-right flips keep a cat a cat and a shirt a shirt, but they turn digits into other shapes.
-FLIP_DATASETS = ("cifar10", "fashion_mnist")
+FLIP_DATASETS = ("cifar10", "fashion_mnist")  # A flipped cat is a cat; a flipped digit is another shape.
 QUICK_TRAIN_EXAMPLES, QUICK_TEST_EXAMPLES = 1024, 512  # What `--quick` keeps of each split.
 VALIDATION_FRACTION, VALIDATION_SEED = 0.2, 0  # The share of the training split held out, and which examples.
 SHUFFLE_BUFFER, AUTOTUNE = 10_000, tf.data.AUTOTUNE
@@ -42,10 +41,6 @@ class Dataset:
     image_shape: tuple
     num_train: int
     num_test: int
-
-    @property
-    def channels(self):
-        return self.image_shape[-1]
 
     @property
     def flip(self):
@@ -99,8 +94,7 @@ def load_dataset(name, quick=False, verbose=True):
 
 def hold_out_validation(dataset, fraction=VALIDATION_FRACTION):
     """(training_part, validation_part): `dataset` less a validation slice of its training data, and a copy whose
-    `test` is that slice and whose `train` is empty. `digits` is split stratified; a tensorflow_datasets split, too
-    big to load for that, gives its last `fraction` (a random sample: tfds shuffled the examples when preparing)."""
+    `test` is that slice (no `train`). Stratified for `digits`; a tfds split's last `fraction` (tfds shuffled it)."""
     num_validation = max(1, round(dataset.num_train * fraction))
     num_train = dataset.num_train - num_validation
     if dataset.name == "digits":
@@ -116,10 +110,9 @@ def hold_out_validation(dataset, fraction=VALIDATION_FRACTION):
 
 # ## 2. The input pipelines
 #
-# The training pipeline caches uint8 images (a quarter of float32's memory), shuffles, batches, then normalizes
-# and augments whole batches in one pass compiled with XLA, so every epoch gets fresh augmentations and the model
-# keeps the CPU. Each batch draws from a seed of its own, as in TensorFlow's data augmentation tutorial, so that
-# batches augmented in parallel repeat with `--seed`. The test pipeline only normalizes.
+# The training pipeline caches uint8 images (a quarter of float32's memory), shuffles and batches. It then
+# normalizes and augments whole batches in one pass compiled with XLA: fresh augmentations every epoch, and the
+# CPU left to the model. Each batch has a seed of its own, so `--seed` repeats it. The test pipeline only normalizes.
 
 
 def normalize(images, labels):
@@ -163,8 +156,7 @@ def train_pipeline(dataset, batch_size, jit_compile=True):
     """Cache (uint8), shuffle, batch, normalize and augment whole batches, prefetch. `jit_compile=False` augments
     op by op (to debug it: XLA compiles no `tf.print`), with other random numbers from the same seeds."""
     augment_batch = normalize_and_augment if jit_compile else normalize_and_augment.python_function
-    # A shared generator in a parallel map gives batches other numbers each run: each batch gets its own seed, from
-    # a stream that the global seed fixes and rerandomize_each_iteration renews every epoch.
+    # Each batch's seed comes from a stream that the global seed fixes and rerandomize_each_iteration renews.
     batch_seeds = tf.data.Dataset.random(rerandomize_each_iteration=True).batch(2)
     batches = dataset.train.cache().shuffle(min(SHUFFLE_BUFFER, dataset.num_train)).batch(batch_size)
     return (
@@ -183,7 +175,7 @@ def test_pipeline(dataset, batch_size):
 #
 # The video's small CNN ends in logits, without a softmax (so its loss takes `from_logits=True`). Each step is a
 # `tf.function` that updates running means of the loss and accuracy: reset at the start of an epoch, they hold its
-# means at its end, the figures the lessons log; `epoch_progbar` shows them while a loop trains.
+# means at its end, the figures the lessons log. `train_epoch` trains one epoch with a progress bar of those means.
 
 
 def build_cnn(image_shape, num_classes, units=64, dropout=0.1):
@@ -258,6 +250,17 @@ def epoch_means(steps):
     return [("loss", float(steps.train_loss.result())), ("accuracy", float(steps.train_accuracy.result()))]
 
 
+def train_epoch(steps, train_batches, epoch, epochs):
+    """Trains epoch `epoch` (from 0) of `epochs` with a progress bar; then `steps.metrics` hold the epoch's means."""
+    print(f"Epoch {epoch + 1}/{epochs}")
+    for metric in steps.metrics:
+        metric.reset_state()
+    progress = epoch_progbar(len(train_batches))  # len(): the pipeline's batches (known: the data's size is)
+    for images, labels in train_batches:
+        steps.train_step(images, labels)
+        progress.add(1, values=epoch_means(steps))
+
+
 def evaluate(test_step, test_batches):
     """(true_labels, probabilities) of every batch, in order: `probabilities.argmax(axis=1)` are the predictions."""
     true_labels, probabilities = [], []
@@ -269,8 +272,8 @@ def evaluate(test_step, test_batches):
 
 # ## 4. The video's training loop
 #
-# It trains, evaluates the test split after every epoch and prints one line: it logs nothing, so the curves exist
-# only on a terminal. The numbered scripts start from here and add TensorBoard.
+# It trains, measures the test split after every epoch and prints the figures: it logs nothing, so the curves
+# exist only on a terminal. The numbered scripts start from here and add TensorBoard.
 
 
 def make_parser():
@@ -286,14 +289,9 @@ def main(argv=None):
     model = build_cnn(dataset.image_shape, len(dataset.class_names))
     steps = make_steps(model, keras.optimizers.Adam(learning_rate=1e-3))
     for epoch in range(args.epochs):
-        for metric in steps.metrics:
-            metric.reset_state()
-        for images, labels in train_batches:
-            steps.train_step(images, labels)
-        # Only for the test metrics it updates: this loop needs no predictions.
-        evaluate(steps.test_step, test_batches)
-        means = [f"{metric.result():.4f}" for metric in steps.metrics]
-        print("epoch {}: train loss {}, accuracy {}; test loss {}, accuracy {}".format(epoch + 1, *means))
+        train_epoch(steps, train_batches, epoch, args.epochs)
+        evaluate(steps.test_step, test_batches)  # for the test metrics it updates: no predictions needed here
+        print(f"  test loss {steps.test_loss.result():.4f}, test accuracy {steps.test_accuracy.result():.4f}")
 
 
 if __name__ == "__main__":

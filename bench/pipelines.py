@@ -36,7 +36,7 @@ def video_train_pipeline(dataset, batch_size):
     brightness, flips) runs once per image. Both maps run in parallel, the most generous reading of the
     video. The lessons use `starter.train_pipeline`; this one exists only to be compared with it.
     """
-    augment = starter.make_augment(dataset.channels, dataset.flip)
+    augment = starter.make_augment(dataset.image_shape[-1], dataset.flip)
     return (
         dataset.train.map(starter.normalize, num_parallel_calls=AUTOTUNE)
         .cache()

@@ -5,10 +5,11 @@ import re
 
 import numpy as np
 import pytest
-import tb_read
-from conftest import SCRIPT_ARGS
 
 import starter
+
+from support import tb_read
+from support.scripts import SCRIPT_ARGS
 
 EPOCHS = int(SCRIPT_ARGS["01_callbacks.py"][1])
 

@@ -6,10 +6,11 @@ import re
 
 import numpy as np
 import pytest
-import tb_read
-from conftest import SCRIPT_ARGS
 
 import starter
+
+from support import tb_read
+from support.scripts import SCRIPT_ARGS
 
 EPOCHS = int(SCRIPT_ARGS["02_scalars_custom_loop.py"][1])
 SCRIPT = "02_scalars_custom_loop.py"

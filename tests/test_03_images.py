@@ -8,12 +8,13 @@ import re
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-import tb_read
-from conftest import SCRIPT_ARGS
-from shared_checks import assert_before_and_after_are_the_same_images, first_training_images
 
 import starter
 import utils
+
+from support import tb_read
+from support.scripts import SCRIPT_ARGS
+from support.shared_checks import assert_before_and_after_are_the_same_images, first_training_images
 
 GRID_SIZE = int(SCRIPT_ARGS["03_images.py"][1])
 # --quick's 1,024 digits in batches of 64.

@@ -4,8 +4,9 @@ import re
 
 import numpy as np
 import pytest
-import tb_read
-from conftest import SCRIPT_ARGS
+
+from support import tb_read
+from support.scripts import SCRIPT_ARGS
 
 EPOCHS = int(SCRIPT_ARGS["04_confusion_matrix.py"][1])
 

@@ -3,7 +3,8 @@
 import re
 
 import pytest
-import tb_read
+
+from support import tb_read
 
 
 @pytest.fixture(scope="module")

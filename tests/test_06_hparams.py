@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tb_read
-from conftest import ROOT, assert_quiet, run_python
 from tensorboard.plugins.hparams import metadata as hparams_metadata
-from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard
 
 import plumbing
 import starter
+
+from support import tb_read
+from support.scripts import ROOT, assert_quiet, run_python
+from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard
 
 hparams_script = importlib.import_module("06_hparams")
 

@@ -11,10 +11,11 @@ from tensorboard.backend.event_processing import data_provider, plugin_event_mul
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins import base_plugin, projector
 from tensorboard.plugins.projector import projector_plugin
-from tensorboard_server import running_tensorboard
 from werkzeug.test import Client
 
 import starter
+
+from tensorboard_server import running_tensorboard
 
 projector_script = importlib.import_module("07_projector")
 

@@ -5,9 +5,10 @@ import importlib
 import re
 
 import pytest
-from tensorboard_server import running_tensorboard
 
 import starter
+
+from tensorboard_server import running_tensorboard
 
 profiler_script = importlib.import_module("08_profiler")
 

@@ -4,12 +4,13 @@ import importlib
 
 import numpy as np
 import pytest
-import tb_read
 import tensorflow as tf
-from conftest import SCRIPT_ARGS
 from tensorboard.plugins.pr_curve import metadata
 
 import starter
+
+from support import tb_read
+from support.scripts import SCRIPT_ARGS
 
 pr_script = importlib.import_module("10_pr_curves")
 

@@ -3,10 +3,11 @@
 import re
 
 import pytest
-import tb_read
-from conftest import SCRIPT_ARGS
 from tensorboard.plugins.custom_scalar import layout_pb2
 from tensorboard.plugins.custom_scalar import metadata as custom_scalar_metadata
+
+from support import tb_read
+from support.scripts import SCRIPT_ARGS
 
 EPOCHS = int(SCRIPT_ARGS["11_custom_scalars.py"][1])
 

@@ -7,8 +7,9 @@ import re
 
 import numpy as np
 import pytest
-import tb_read
-from shared_checks import assert_no_process_left, interrupt_at
+
+from support import tb_read
+from support.shared_checks import assert_no_process_left, interrupt_at
 from tensorboard_server import running_tensorboard
 
 TRIALS = 4

@@ -9,9 +9,10 @@ import re
 import threading
 
 import pytest
-import tb_read
-from conftest import python_noise, run_python
-from shared_checks import assert_no_process_left, interrupt_at
+
+from support import tb_read
+from support.scripts import python_noise, run_python
+from support.shared_checks import assert_no_process_left, interrupt_at
 from tensorboard_server import running_tensorboard
 
 EPOCHS = 2

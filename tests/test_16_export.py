@@ -18,12 +18,13 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, assert_quiet, run_python
 from tensorboard.backend.event_processing import event_file_loader
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
+
+from support.scripts import ROOT, assert_quiet, run_python
 
 export = importlib.import_module("16_export")
 import utils  # noqa: E402

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, run_python
+from support.scripts import ROOT, run_python
 
 # bench/ is no package: its entry point imports its modules from its own folder, and so do these tests.
 sys.path.insert(0, str(ROOT / "bench"))

@@ -8,10 +8,11 @@ import importlib
 import itertools
 
 import pytest
-from conftest import ROOT, run_python
 
 import plumbing
 import starter
+
+from support.scripts import ROOT, run_python
 
 NUMBERED_SCRIPTS = sorted(path.name for path in ROOT.glob("[0-9][0-9]_*.py"))
 # 16_export.py trains nothing: of the shared flags it takes --logdir only (tests/test_16_export.py).

@@ -11,10 +11,11 @@ import subprocess
 import sys
 
 import pytest
-import tb_read
 import tensorflow as tf
-from conftest import ROOT, python_noise
-from shared_checks import interrupt_at
+
+from support import tb_read
+from support.scripts import ROOT, python_noise
+from support.shared_checks import interrupt_at
 
 # TensorFlow's C++ log lines from its start-up; anything else on stderr is the script's own.
 TF_STARTUP_LINE = re.compile(

@@ -5,7 +5,8 @@ import ast
 import re
 
 import pytest
-from conftest import ROOT
+
+from support.scripts import ROOT
 
 MARKDOWN_FILES = sorted(
     [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "bench").glob("*.md")]

@@ -3,7 +3,7 @@ speed: the targets are met (or not) in the benchmark's recorded run, bench/EXPOR
 
 import json
 
-from conftest import run_python
+from support.scripts import run_python
 
 READERS = ["16_export", "16_reader", "tbparse", "event_file_loader", "data_server"]
 

@@ -12,8 +12,9 @@ import json
 import keras
 import numpy as np
 import pytest
-import tb_read
 import tensorflow as tf
+
+from support import tb_read
 
 EXAMPLES, BATCH_SIZE, EPOCHS = 32, 8, 2
 BATCHES_PER_EPOCH = EXAMPLES // BATCH_SIZE

@@ -12,9 +12,10 @@ import queue
 import time
 
 import pytest
-import tb_read
-from conftest import ROOT, python_noise
 from jupyter_client.manager import start_new_kernel
+
+from support import tb_read
+from support.scripts import ROOT, python_noise
 
 REPLY_TIMEOUT_SECONDS = 300
 

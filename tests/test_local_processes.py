@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from shared_checks import assert_no_process_left
 
 import plumbing
+
+from support.shared_checks import assert_no_process_left
 
 
 def started(tmp_path, programs, show=True, if_killed=""):

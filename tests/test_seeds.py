@@ -7,8 +7,8 @@ augmentation, which runs in parallel calls of a map (starter.train_pipeline), al
 import re
 from pathlib import Path
 
-import tb_read
-from conftest import SCRIPT_ARGS, assert_quiet, run_python
+from support import tb_read
+from support.scripts import SCRIPT_ARGS, assert_quiet, run_python
 
 SCRIPT = "01_callbacks.py"
 

@@ -204,3 +204,30 @@ def test_build_cnn_names_its_embedding_layer_and_takes_size_and_dropout():
     assert model.get_layer("features").units == 32
     assert model.get_layer("features").output.shape == (None, 32)
     assert [layer.rate for layer in model.layers if hasattr(layer, "rate")] == [0.3]
+
+
+def test_train_epoch_resets_the_metrics_trains_every_batch_and_leaves_the_epochs_means(digits, capsys):
+    # A learning rate of 0 and no dropout keep the model fixed, so the epoch's means can be computed independently:
+    # the loss and accuracy of the same model on every training image at once.
+    model = starter.build_cnn(digits.image_shape, 10, dropout=0.0)
+    steps = starter.make_steps(model, keras.optimizers.SGD(learning_rate=0.0))
+    # The test pipeline: the training split would be augmented differently on every pass.
+    batches = starter.test_pipeline(dataclasses.replace(digits, test=digits.train, num_test=digits.num_train), 64)
+    images, labels = _arrays(digits.train)
+    # Something left over from another epoch, which train_epoch must reset.
+    steps.train_loss.update_state(100.0)
+    steps.test_accuracy.update_state([1], [[0.0, 1.0]])
+
+    starter.train_epoch(steps, batches, 1, 3)
+
+    logits = model(images.astype(np.float32) / 255.0, training=True)
+    expected_loss = float(starter.make_loss()(labels, logits))
+    expected_accuracy = float(np.mean(np.argmax(logits, axis=1) == labels))
+    assert float(steps.train_loss.result()) == pytest.approx(expected_loss, rel=1e-4)
+    assert float(steps.train_accuracy.result()) == pytest.approx(expected_accuracy, abs=1e-6)
+    assert float(steps.test_accuracy.result()) == 0.0, "the test metrics start the epoch empty"
+    assert int(steps.train_accuracy.count) == digits.num_train, "every training image, once"
+    output = capsys.readouterr().out
+    assert output.startswith("Epoch 2/3\n")
+    # The bar's last values are the epoch's means, as logged.
+    assert f"loss: {expected_loss:.4f}" in output.replace("\b", "").splitlines()[-1]

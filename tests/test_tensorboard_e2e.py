@@ -10,8 +10,9 @@ import shutil
 
 import pytest
 import tensorflow as tf
-from conftest import SCRIPT_ARGS
-from shared_checks import assert_before_and_after_are_the_same_images, first_training_images
+
+from support.scripts import SCRIPT_ARGS
+from support.shared_checks import assert_before_and_after_are_the_same_images, first_training_images
 from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard
 
 EPOCHS_01 = int(SCRIPT_ARGS["01_callbacks.py"][1])

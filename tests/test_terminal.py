@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, run_python
 
 import plumbing
+
+from support.scripts import ROOT, run_python
 
 # A TensorFlow program that logs one line at each of C++'s levels INFO, WARNING and ERROR, after starting as every
 # script does (ctrl_c first, then plumbing's GPU set-up). tf.print to absl's logging streams goes through

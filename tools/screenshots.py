@@ -22,10 +22,9 @@ import time
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard
 
-from tensorboard_server import CHROMIUM_FLAGS, running_tensorboard  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUTPUT_DIR = ROOT / "docs" / "images"
 # The Projector draws with WebGL; without a GPU Chromium needs the last flag to use its software renderer.

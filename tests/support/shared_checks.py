@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from conftest import ROOT
 
 import starter
+
+from support.scripts import ROOT
 
 # digits' augmentation is a brightness shift of at most 0.1 (no flips, no grayscale), then a clip to [0, 1].
 MAX_SHIFT = 0.1 * 255

@@ -1,4 +1,7 @@
-"""Starts the real `tensorboard` on a free localhost port, and reads its HTTP API like the web page does."""
+"""Starts the real `tensorboard` on a free localhost port, and reads its HTTP API like the web page does.
+
+tools/screenshots.py and the tests both use it (the tests find it through pyproject.toml's pythonpath).
+"""
 
 import contextlib
 import gzip

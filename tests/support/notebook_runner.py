@@ -2,7 +2,7 @@
 
 Each notebook runs in a fresh copy of the repository's scripts (`checkout`), so that it writes its logs where a
 learner's would, to `logs/` of that copy, and its `%tensorboard` cell serves them. Only the FLAGS cell changes:
-the offline `digits` and the script tests' small arguments (conftest.SCRIPT_ARGS), with --quick's one epoch. The
+the offline `digits` and the script tests' small arguments (support.scripts.SCRIPT_ARGS), with --quick's one epoch. The
 TensorBoard that the notebook starts is stopped afterwards. The checks read the logs back with TensorBoard's
 readers, as the script tests do, for at least the tags that each script's own test checks.
 """
@@ -14,13 +14,14 @@ import shutil
 import signal
 import sys
 
-import make_notebooks
 import nbformat
 import numpy as np
-import tb_read
-from conftest import ROOT, SCRIPT_ARGS
 from nbclient import NotebookClient
 from tensorboard import manager
+
+import make_notebooks
+from support import tb_read
+from support.scripts import ROOT, SCRIPT_ARGS
 
 KERNEL_TIMEOUT_SECONDS = 600
 # The FLAGS cell's last line: the lessons' FLAGS = ["--quick"], 16's FLAGS = [].
@@ -376,7 +377,7 @@ def check_notebook_run(notebook_path, notebook, repository, tensorboard):
         check_16(output, repository, tensorboard)
         return
     lesson = notebook_path.stem[:2]
-    assert lesson in CHECKS, f"tests/notebook_runner.py has no check of the tab of {notebook_path.name}"
+    assert lesson in CHECKS, f"tests/support/notebook_runner.py has no check of the tab of {notebook_path.name}"
     run_dir = run_dir_of(output, repository)
     assert run_dir.parent == repository / "logs" / notebook_path.stem
     CHECKS[lesson](run_dir, EPOCHS)

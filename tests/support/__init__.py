@@ -1,0 +1,2 @@
+"""Support modules that several test files share (conftest.py, which pytest needs beside the tests, holds the
+fixtures)."""
