@@ -7,8 +7,7 @@ Run it:   python 01_callbacks.py          (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/01_callbacks/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import keras
@@ -105,7 +104,7 @@ def main(argv=None):
     model = build_model(dataset)
     train(model, training_part, validation_part, args, run_dir)
     evaluate_on_test_split(model, dataset, args)
-    plumbing.print_view_command(run_dir, "Scalars")
+    plumbing.print_view_command(run_dir, "Scalars", whole_curve_note=True)
     print("The Distributions and Histograms tabs show the weights, epoch by epoch.")
     print(
         'In the Graphs tab, choose "Conceptual graph" (Keras writes no op graph, hence "Malformed GraphDef"), '

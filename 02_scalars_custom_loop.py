@@ -7,8 +7,7 @@ Run it:   python 02_scalars_custom_loop.py     (or --quick; --learning-rates 0.0
 View it:  tensorboard --logdir logs/02_scalars_custom_loop/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import keras
@@ -161,7 +160,7 @@ def main(argv=None):
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
     train_with_epoch_scalars(dataset, args, run_dir)
     learning_rate_sweep(dataset, args, run_dir)
-    plumbing.print_view_command(run_dir, "Scalars")
+    plumbing.print_view_command(run_dir, "Scalars", whole_curve_note=True)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,7 @@ Run it:   python 03_images.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/03_images/<run> --samples_per_plugin images=1000  (<run> is printed)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import argparse
@@ -37,6 +36,9 @@ MAX_GRID_SIZE = 100
 #
 # `tf.summary.image` takes a batch of images with pixels in [0, 1] and writes up to `max_outputs` of them, one
 # picture each, under one tag. The tag's `description` (shown under its card) lists the images' classes.
+#
+# The Images tab groups tags by what comes before their first `/` and sorts the groups by name. So these tags
+# start with `first_images/`, and the labelled grids below (`augmented_grid`) come first on the page.
 
 
 def first_images(dataset, count):
@@ -50,8 +52,12 @@ def first_images(dataset, count):
 def log_before_and_after(images, augmented, classes):
     description = f"The first {len(classes)} training images, in order: {', '.join(classes)}"
     # The augmentation ends by clipping pixels to [0, 1], the range tf.summary.image expects.
-    tf.summary.image("before_augmentation", images, step=0, max_outputs=len(images), description=description)
-    tf.summary.image("after_augmentation", augmented, step=0, max_outputs=len(images), description=description)
+    tf.summary.image(
+        "first_images/before_augmentation", images, step=0, max_outputs=len(images), description=description
+    )
+    tf.summary.image(
+        "first_images/after_augmentation", augmented, step=0, max_outputs=len(images), description=description
+    )
     return description
 
 
@@ -66,7 +72,7 @@ def log_the_change(images, augmented, description):
     change = augmented - images
     largest = tf.maximum(tf.reduce_max(tf.abs(change)), 1e-6)
     tf.summary.image(
-        "after_minus_before",
+        "first_images/after_minus_before",
         0.5 + 0.5 * change / largest,
         step=0,
         max_outputs=len(images),

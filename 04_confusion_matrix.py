@@ -7,8 +7,7 @@ Run it:   python 04_confusion_matrix.py    (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/04_confusion_matrix/<run> --samples_per_plugin images=1000  (<run> is printed)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import keras

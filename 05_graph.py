@@ -7,8 +7,7 @@ Run it:   python 05_graph.py               (or --quick; the same thing: it train
 View it:  tensorboard --logdir logs/05_graph/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import tensorflow as tf

@@ -8,8 +8,7 @@ Run it:   python 06_hparams.py          (36 trials; --trials N samples N of them
 View it:  tensorboard --logdir logs/06_hparams/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import itertools
@@ -133,9 +132,9 @@ def trial_id(number, run_name):
 #
 # `hp.hparams_config` declares the hyperparameters and the metric columns once, at the root of the run directory;
 # each trial then writes into a subdirectory of its own. The dashboard takes its columns from the first
-# declaration it finds in the directory it serves, so view one run's directory at a time (the script prints it):
-# a directory that holds both a default run and a `--fit` run shows one kind's columns, and the other kind's rows,
-# empty in those columns, drop out of the Parallel Coordinates and Scatter Plot Matrix views.
+# declaration it finds in the directory it serves. So view one run's directory at a time (the script prints it).
+# A directory that holds both a default run and a `--fit` run shows one kind's columns. The other kind's rows are
+# empty in those columns, and drop out of the Parallel Coordinates and Scatter Plot Matrix views.
 
 
 def write_experiment_config(experiment_dir, fit):
@@ -270,6 +269,12 @@ def print_where_to_look(experiment_dir):
     """The view command (which says when the run holds more runs than TensorBoard ticks), and where to go next."""
     plumbing.print_view_command(experiment_dir, "HParams")
     print("Searching over several processes or machines: see 14_keras_tuner.py.")
+
+
+# ## Run the lesson
+#
+# `main` holds a validation slice out of the training data and runs the search on it. Then it measures the
+# selected trial on the test split, once, and prints the command that shows the HParams table.
 
 
 def main(argv=None):

@@ -8,8 +8,7 @@ Run it:   python 07_projector.py             (or --quick for a smoke test; --poi
 View it:  tensorboard --logdir logs/07_projector/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 from pathlib import Path
@@ -64,10 +63,10 @@ def embed(model, images):
 
 # ## The files the Projector reads
 #
-# The Projector reads plain files from the run directory, the same formats as the standalone projector at
-# projector.tensorflow.org: one TSV file per tensor (a point per line, its values separated by tabs),
-# `metadata.tsv` (one label per point, in the same order; with a single column it has no header line) and an
-# optional sprite, every thumbnail packed into one PNG (`utils.create_sprite`). Keras 3's callback flag
+# The Projector reads plain files from the run directory, in the formats of the standalone projector at
+# projector.tensorflow.org. Each tensor is a TSV file: a point per line, its values separated by tabs.
+# `metadata.tsv` holds one label per point, in the same order (with a single column, it has no header line). An
+# optional sprite packs every thumbnail into one PNG (`utils.create_sprite`). Keras 3's callback flag
 # `embeddings_freq` writes an .h5 file the Projector can't read, so the lesson writes these files itself.
 
 
@@ -122,7 +121,7 @@ def write_projector_config(run_dir, tensor_files, thumbnail_size=None):
     tf.summary.create_file_writer(str(run_dir)).close()
 
 
-# ## Putting it together
+# ## Run the lesson
 #
 # `--points` asks for a number of held-out images; a test split that holds fewer (360 on digits) gives all it
 # has, and the script says so.

@@ -9,8 +9,7 @@ Run it:   python 08_profiler.py              (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/08_profiler/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import time
@@ -160,8 +159,8 @@ def naive_train_pipeline(dataset, batch_size):
 # of the script's (measured pairs: docs/tabs.md, "Profile").
 #
 # The Overview page's verdict applies its thresholds to its own figures: "HIGHLY input-bound" from 20% Input,
-# "MODERATELY" from 5%; below that, "POTENTIALLY input-bound" when 3% or more of the step is "All others" (in
-# this loop, Python's own time, not a wait for input), else "NOT input-bound". Offline, the page draws no
+# "MODERATELY" from 5%. Below that it says "POTENTIALLY input-bound" when 3% or more of the step is "All others"
+# (in this loop, Python's own time, not a wait for input), else "NOT input-bound". Offline, the page draws no
 # step-time graph: it needs Google Charts from the internet (docs/limitations.md, "The Profile tab offline").
 
 
@@ -179,6 +178,12 @@ def print_shares(shares, counted_steps, device):
         "optimized one from a point lower to less than half of this figure, as it counts the Python side of next()\n"
         "as 'All others'. Its verdict's thresholds (20% and 5%) apply to its own figures, not to the ones above."
     )
+
+
+# ## Run the lesson
+#
+# `main` profiles training on each pipeline, each in a run of its own. Then it prints the measured shares and the
+# command that shows the profiles.
 
 
 def make_parser():

@@ -8,8 +8,7 @@ Run it:   python 09_text.py     (or --quick for a smoke test; --mistakes N for t
 View it:  tensorboard --logdir logs/09_text/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import keras
@@ -119,7 +118,7 @@ def train_and_log_mistakes(model, dataset, args, writer):
         print(f"  test accuracy {accuracy:.4f}; the table lists {min(wrong, args.mistakes)} of the {wrong} mistakes")
 
 
-# ## The lesson from start to end
+# ## Run the lesson
 #
 # `main` reads the flags (`--mistakes` caps the rows of each table), loads the data, makes a new run directory
 # and its writer, logs the settings and the model summary, then trains while logging the mistakes, and prints

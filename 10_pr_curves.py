@@ -8,8 +8,7 @@ Run it:   python 10_pr_curves.py     (or --quick for a smoke test; --num-thresho
 View it:  tensorboard --logdir logs/10_pr_curves/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import argparse
@@ -123,7 +122,7 @@ def make_parser():
     return parser
 
 
-# ## The lesson from start to end
+# ## Run the lesson
 #
 # `main` reads the flags, loads the data, makes a new run directory with its `test` writer, trains while
 # logging the curves, and prints the command that shows them.

@@ -7,8 +7,7 @@ Run it:   python 11_custom_scalars.py        (or --quick for a smoke test; --qui
 View it:  tensorboard --logdir logs/11_custom_scalars/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import keras
@@ -123,7 +122,7 @@ def log_epoch(train_writer, test_writer, steps, batch_losses, epoch):
         tf.summary.scalar(ACCURACY, steps.test_accuracy.result(), step=epoch)
 
 
-# ## Putting it together
+# ## Run the lesson
 #
 # One writer per run (`train` and `test`), the layout into `train`, then an epoch at a time: train, test, log.
 # A single epoch (`--quick`) draws one point per chart: give `--epochs 5` to see curves, and the band around

@@ -7,8 +7,7 @@ Run it:   python 12_debugger.py             (or --quick; --learning-rate 0.001 t
 View it:  tensorboard --logdir logs/12_debugger/<run>     (the dump directory itself, which the script prints)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import contextlib
@@ -159,12 +158,12 @@ def print_dump_view_command(dump_dir):
     print('In Debugger V2, click the "NaN/∞" alert: it leads to the first op that made an inf, Log:0.')
 
 
-# ## Putting it together
+# ## Run the lesson
 #
 # Everything that is not the training is built before the dump starts, so that the dump holds only the
-# training: the model's and the optimizer's variables (Keras creates the optimizer's lazily, hence the explicit
-# `build`), the input pipeline and its length (`len()` of a dataset runs an op too). `train_step` is traced, and so
-# instrumented, on its first call, inside the dump.
+# training. That is the model's and the optimizer's variables (Keras creates the optimizer's lazily, hence the
+# explicit `build`), and the input pipeline and its length (`len()` of a dataset runs an op too). `train_step` is
+# traced, and so instrumented, on its first call, inside the dump.
 
 
 def make_parser():

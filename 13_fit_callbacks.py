@@ -7,8 +7,7 @@ Run it:   python 13_fit_callbacks.py      (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/13_fit_callbacks/<run> --samples_per_plugin images=1000   (printed at the end)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import keras
@@ -48,7 +47,7 @@ def batch_logging_interval(batches_per_epoch, points_per_epoch=BATCH_POINTS_PER_
 #
 # A `keras.callbacks.Callback` runs eagerly, between batches, where the whole validation slice and the epoch
 # number are at hand. (A `tf.summary.image` inside the model's `call()` would run inside the compiled training
-# step, traced once, and keep the step of that trace: docs/limitations.md, "Summaries inside `call()`".)
+# step. It is traced once, and would keep the step of that trace: docs/limitations.md, "Summaries inside `call()`".)
 #
 # Its writer is one of its own, into the directory where Keras' callback writes its validation curves, so that
 # the image sits in the same `validation` run. Keras' writer is private, so this is a second writer: the run then
@@ -157,11 +156,11 @@ def print_test_result(model, test_batches):
     print(f"Test split, measured once after training: loss {test_loss:.4f}, accuracy {test_accuracy:.4f}")
 
 
-# ## Putting it together
+# ## Run the lesson
 #
-# The closing lines say where to look. Two tabs need a click: the Graphs tab first looks for an op graph and
-# shows "Malformed GraphDef" where Keras 3 wrote only its conceptual graph, and the Images tab draws the matrix
-# too small to read its numbers until "Show actual image size" is ticked.
+# The closing lines say where to look. Two tabs need a click. The Graphs tab first looks for an op graph, and
+# shows "Malformed GraphDef" where Keras 3 wrote only its conceptual graph. The Images tab draws the matrix too
+# small to read its numbers until "Show actual image size" is ticked.
 
 
 def make_parser():

@@ -7,8 +7,7 @@ Run it:   python 14_keras_tuner.py --workers 2     (or --quick for a smoke test;
 View it:  tensorboard --logdir logs/14_keras_tuner/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import os
@@ -200,6 +199,9 @@ def run_search(args):
     if tuner_id in (None, "chief"):
         measure_best_trial(tuner, args, dataset)
     return run_dir
+
+
+# ## Run the lesson
 
 
 def make_parser():

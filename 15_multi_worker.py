@@ -7,8 +7,7 @@ Run it:   python 15_multi_worker.py --workers 2     (or --quick for a smoke test
 View it:  tensorboard --logdir logs/15_multi_worker/<run>     (the script prints this run's directory)
 """
 
-# ctrl_c first, before TensorFlow: run as a script, a Ctrl-C during TensorFlow's slow import is then a
-# clean stop too, and TensorFlow's INFO lines stay off the terminal (see ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import dataclasses
@@ -276,6 +275,9 @@ def train_as_worker(args):
     if is_chief:
         print(f"Test accuracy of the trained model: {accuracy_on_test_split(model, dataset, args.batch_size):.4f}")
     return run_dir
+
+
+# ## Run the lesson
 
 
 def make_parser():

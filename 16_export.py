@@ -8,7 +8,7 @@ View it:  tensorboard --logdir logs     (the same runs in the Scalars and HParam
 Output:   a new exports/<date-time>/ (the script prints it): scalars.csv, hparams.csv and scalars.png
 """
 
-# ctrl_c first: a Ctrl-C during the imports is a clean stop too (see ctrl_c.py). 16 never imports TensorFlow.
+# ctrl_c first, before TensorFlow: a Ctrl-C during the imports stops cleanly (ctrl_c.py); 16 never imports it.
 import ctrl_c
 
 import argparse
@@ -232,7 +232,7 @@ def draw(scalars, chosen, smoothing, path):
     plt.close(figure)
 
 
-# ## The export
+# ## Run the lesson
 #
 # A new `exports/<date-time>/` each time (as the lessons' runs, nothing is written over), and a summary that stays a
 # few lines long whatever `--logdir` holds: the files keep everything.

@@ -195,9 +195,17 @@ def _toggle_note(directory):
     return f' ({runs} runs: above {MAX_RUNS_TICKED}, the run list ticks none: click "Toggle all runs" under it)'
 
 
-def print_view_command(run_dir, tab, extra_flags=""):
+# The Scalars tab's "Ignore outliers in chart scaling" is ticked when the page opens: on a run of a few epochs the
+# first epoch's loss counts as an outlier, and the chart cuts the curve's top off.
+WHOLE_CURVE_NOTE = (
+    'If a curve is cut off at the top, untick "Ignore outliers in chart scaling" (top left) to see it all.'
+)
+
+
+def print_view_command(run_dir, tab, extra_flags="", whole_curve_note=False):
     """Prints where this run's logs are, the command that shows this run alone (so TensorBoard ticks its charts
-    when the page opens), the tab to open, and one line on how to compare it with the lesson's earlier runs."""
+    when the page opens), the tab to open, and one line on how to compare it with the lesson's earlier runs.
+    `whole_curve_note`: also WHOLE_CURVE_NOTE, for a lesson whose short runs draw curves that the chart cuts off."""
     run_dir = Path(run_dir)
     lesson_dir = run_dir.parent
     flags = f" {extra_flags}" if extra_flags else ""
@@ -205,6 +213,8 @@ def print_view_command(run_dir, tab, extra_flags=""):
     # Quoted for the shell, so that a path with a space (or any other special character) can be pasted as it is.
     print(f"View them:  tensorboard --logdir {shlex.quote(str(run_dir))}{flags}")
     print(f"Then open http://localhost:6006 and the {tab} tab{_toggle_note(run_dir)}.")
+    if whole_curve_note:
+        print(WHOLE_CURVE_NOTE)
     print(
         f"To compare it with earlier runs:  tensorboard --logdir {shlex.quote(str(lesson_dir))}{flags}"
         f"{_toggle_note(lesson_dir)}"

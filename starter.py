@@ -5,7 +5,7 @@ Description: The video's starting point, which every numbered script imports: it
 Run it:   python starter.py            (or --quick for a smoke test)
 """
 
-# First, before TensorFlow: a Ctrl-C during its slow import is a clean stop too, its INFO lines stay off (ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
 import ctrl_c
 
 import dataclasses

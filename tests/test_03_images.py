@@ -30,8 +30,8 @@ def images_run(run_script):
 
 def test_the_same_images_before_and_after_augmentation_at_the_same_step(images_run):
     run = tb_read.load(images_run.run_dir)
-    ((before_step, before),) = tb_read.decoded_images(run, "before_augmentation")
-    ((after_step, after),) = tb_read.decoded_images(run, "after_augmentation")
+    ((before_step, before),) = tb_read.decoded_images(run, "first_images/before_augmentation")
+    ((after_step, after),) = tb_read.decoded_images(run, "first_images/after_augmentation")
     assert before_step == after_step == 0
     images, labels, class_names = first_training_images(GRID_SIZE)
     assert_before_and_after_are_the_same_images(before, after, images)
@@ -39,15 +39,15 @@ def test_the_same_images_before_and_after_augmentation_at_the_same_step(images_r
     assert any(not np.array_equal(one, other) for one, other in zip(before, after, strict=True))
     # Both tags name the same classes, in order: the labels of those images.
     expected = ", ".join(class_names[label] for label in labels)
-    for tag in ("before_augmentation", "after_augmentation"):
+    for tag in ("first_images/before_augmentation", "first_images/after_augmentation"):
         assert run.SummaryMetadata(tag).summary_description.endswith(f"in order: {expected}")
 
 
 def test_the_difference_shows_after_minus_before_amplified_around_mid_grey(images_run):
     run = tb_read.load(images_run.run_dir)
-    ((_, before),) = tb_read.decoded_images(run, "before_augmentation")
-    ((_, after),) = tb_read.decoded_images(run, "after_augmentation")
-    ((step, difference),) = tb_read.decoded_images(run, "after_minus_before")
+    ((_, before),) = tb_read.decoded_images(run, "first_images/before_augmentation")
+    ((_, after),) = tb_read.decoded_images(run, "first_images/after_augmentation")
+    ((step, difference),) = tb_read.decoded_images(run, "first_images/after_minus_before")
     assert step == 0 and len(difference) == GRID_SIZE
     change = np.stack(after).astype(float) - np.stack(before).astype(float)
     expected = 127.5 + 127.5 * change / np.abs(change).max()
@@ -55,7 +55,7 @@ def test_the_difference_shows_after_minus_before_amplified_around_mid_grey(image
     assert np.abs(np.stack(difference) - expected).max() <= 8
     # The largest change reaches white or black: a shift of a few grey levels becomes plain to see.
     assert np.abs(np.stack(difference).astype(float) - 127.5).max() >= 120
-    assert "mid-grey is unchanged" in run.SummaryMetadata("after_minus_before").summary_description
+    assert "mid-grey is unchanged" in run.SummaryMetadata("first_images/after_minus_before").summary_description
 
 
 def grid_steps(run_dir):
@@ -66,9 +66,9 @@ def test_by_default_a_grid_about_five_times_an_epoch(images_run):
     run = tb_read.load(images_run.run_dir)
     assert tb_read.plugin_tags(run, "images") == {
         "augmented_grid",
-        "before_augmentation",
-        "after_augmentation",
-        "after_minus_before",
+        "first_images/before_augmentation",
+        "first_images/after_augmentation",
+        "first_images/after_minus_before",
     }
     every = math.ceil(BATCHES / images_script.GRIDS_PER_EPOCH)
     assert grid_steps(images_run.run_dir) == list(range(0, BATCHES, every))
@@ -121,7 +121,7 @@ def test_grids_decode_at_the_grid_size(images_run):
 
 def test_before_and_after_hold_max_outputs_images_of_the_dataset_size(images_run):
     run = tb_read.load(images_run.run_dir)
-    for tag in ("before_augmentation", "after_augmentation"):
+    for tag in ("first_images/before_augmentation", "first_images/after_augmentation"):
         ((step, pictures),) = tb_read.decoded_images(run, tag)
         assert step == 0
         assert len(pictures) == GRID_SIZE

@@ -34,7 +34,6 @@ VALIDATION_TAGS = {"validation_accuracy", "validation_loss"}
 DECLARED_METRICS = {("", "validation_accuracy"), ("", "validation_loss")}
 FIT_DECLARED_METRICS = {("validation", "epoch_accuracy"), ("validation", "epoch_loss")}
 EPOCHS = 2
-ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
 
 
 def experiment_config(experiment_dir):
@@ -354,17 +353,6 @@ def several_runs(tmp_path_factory):
     return logdir, runs
 
 
-def _all_session_groups(server):
-    request = {
-        "experimentName": "",
-        "allowedStatuses": ALL_STATUSES,
-        "colParams": [],
-        "startIndex": 0,
-        "sliceSize": 100,
-    }
-    return server.post("/data/plugin/hparams/session_groups", request)["sessionGroups"]
-
-
 def _metric_values(group):
     return {(metric["name"]["group"], metric["name"]["tag"]): metric["value"] for metric in group["metricValues"]}
 
@@ -377,8 +365,8 @@ def test_in_a_runs_own_directory_every_declared_metric_has_a_value_in_every_row(
     trials = len(re.findall(r"^Trial \d+/\d+: ", stdout, re.MULTILINE))
     # The directory the script's view command names.
     with running_tensorboard(run_dir) as server:
-        server.wait_until(lambda: len(_all_session_groups(server)) == trials, what=f"{trials} session groups")
-        groups = _all_session_groups(server)
+        server.wait_until(lambda: len(server.session_groups()) == trials, what=f"{trials} session groups")
+        groups = server.session_groups()
         experiment = server.post("/data/plugin/hparams/experiment", {"experimentName": ""})
     assert {(info["name"]["group"], info["name"]["tag"]) for info in experiment["metricInfos"]} == declared
     for group in groups:
@@ -402,8 +390,8 @@ def test_a_rerun_adds_rows_to_the_lesson_directory_and_never_merges_them(several
     assert same[0] == same[1] and len(same[0]) == SAMPLE
     with running_tensorboard(experiment_root) as server:
         rows = 2 * SAMPLE + 2
-        server.wait_until(lambda: len(_all_session_groups(server)) == rows, what=f"{rows} session groups")
-        groups = _all_session_groups(server)
+        server.wait_until(lambda: len(server.session_groups()) == rows, what=f"{rows} session groups")
+        groups = server.session_groups()
     # One session a row, told apart by the part of its id that the column shows; each run has its own rows.
     assert all(len(group["sessions"]) == 1 for group in groups)
     assert len({group["name"][:14] for group in groups}) == rows
@@ -468,7 +456,7 @@ def test_parallel_coordinates_draws_one_line_per_trial_across_every_axis(several
     _, runs = several_runs
     _, run_dir = runs["first"]
     with running_tensorboard(run_dir) as server:
-        server.wait_until(lambda: len(_all_session_groups(server)) == SAMPLE, what="the session groups")
+        server.wait_until(lambda: len(server.session_groups()) == SAMPLE, what="the session groups")
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{server.url}/#hparams")
         page.get_by_text("Validation accuracy").filter(visible=True).first.wait_for(timeout=60_000)

@@ -8,6 +8,7 @@ import pytest
 
 import starter
 
+from support import tb_read
 from tensorboard_server import running_tensorboard
 
 profiler_script = importlib.import_module("08_profiler")
@@ -31,22 +32,9 @@ def test_both_runs_have_one_xplane_profile(profiler_run):
 
 
 def test_the_profile_holds_the_step_markers_of_the_profiled_steps(profiler_run):
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
     (profile,) = xplane_profiles(profiler_run.run_dir, "naive")
-    space = xplane_pb2.XSpace.FromString(profile.read_bytes())
     # The Trace("train", step_num=N, _r=1) of each step, on the host's trace-me line.
-    step_events = set()
-    for plane in space.planes:
-        metadata = {key: value.name for key, value in plane.event_metadata.items()}
-        stat_names = {key: value.name for key, value in plane.stat_metadata.items()}
-        for line in plane.lines:
-            for event in line.events:
-                if metadata.get(event.metadata_id) == "train":
-                    step_events |= {
-                        stat.int64_value for stat in event.stats if stat_names[stat.metadata_id] == "step_num"
-                    }
-    assert step_events == set(profiled_steps(profiler_run.stdout))
+    assert tb_read.step_numbers(profile) == set(profiled_steps(profiler_run.stdout))
 
 
 def profiled_steps(stdout):
@@ -71,6 +59,7 @@ def test_the_script_prints_the_input_wait_it_measured_for_each_pipeline(profiler
     assert set(shares) == {"naive", "optimized"}
     assert all(0.0 <= share <= 100.0 for share in shares.values())
     assert shares["optimized"] < shares["naive"]
+    assert "\nas 'All others'. Its verdict's thresholds (20% and 5%) apply to its own figures" in profiler_run.stdout
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from tensorboard_server import running_tensorboard
 
 TRIALS = 4
 DECLARED_METRICS = {("validation", "epoch_accuracy"), ("validation", "epoch_loss")}
-ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
 TF_STARTUP_LINE = re.compile(
     r"^([IWE]\d{4} |WARNING: All log messages before absl|To enable the following instructions)"
 )
@@ -30,24 +29,13 @@ def one_process(run_script):
     return run_script("14_keras_tuner.py", "--trials", "2")
 
 
-def session_groups(server):
-    request = {
-        "experimentName": "",
-        "allowedStatuses": ALL_STATUSES,
-        "colParams": [],
-        "startIndex": 0,
-        "sliceSize": 100,
-    }
-    return server.post("/data/plugin/hparams/session_groups", request)["sessionGroups"]
-
-
 @pytest.fixture(scope="module")
 def dashboard(distributed):
     """The HParams experiment and its rows, as the real TensorBoard serves them for the run's directory."""
     with running_tensorboard(distributed.run_dir) as server:
-        server.wait_until(lambda: len(session_groups(server)) >= TRIALS, what="a row per trial")
+        server.wait_until(lambda: len(server.session_groups()) >= TRIALS, what="a row per trial")
         experiment = server.post("/data/plugin/hparams/experiment", {"experimentName": ""})
-        return experiment, session_groups(server)
+        return experiment, server.session_groups()
 
 
 def row_metrics(group):

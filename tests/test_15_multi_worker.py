@@ -55,25 +55,13 @@ def test_the_chief_logged_every_epoch(two_workers):
 
 
 def test_one_profile_holds_the_chiefs_host_with_step_markers(two_workers):
-    from tensorflow.tsl.profiler.protobuf import xplane_pb2
-
     chief = profiler_addresses(two_workers.stdout)[0]
     profiles = sorted(two_workers.run_dir.glob("plugins/profile/*/*.xplane.pb"))
     assert len({path.parent for path in profiles}) == 1
     assert [path.name for path in profiles] == [f"{chief.replace(':', '_')}.xplane.pb"]
     assert "The profile capture" not in two_workers.stdout
     for profile in profiles:
-        space = xplane_pb2.XSpace.FromString(profile.read_bytes())
-        steps = set()
-        for plane in space.planes:
-            names = {key: value.name for key, value in plane.event_metadata.items()}
-            stat_names = {key: value.name for key, value in plane.stat_metadata.items()}
-            for line in plane.lines:
-                for event in line.events:
-                    if names.get(event.metadata_id) == "train":
-                        steps |= {
-                            stat.int64_value for stat in event.stats if stat_names[stat.metadata_id] == "step_num"
-                        }
+        steps = tb_read.step_numbers(profile)
         assert len(steps) >= 2, (profile.name, steps)
 
 

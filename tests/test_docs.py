@@ -74,13 +74,27 @@ def test_the_readme_is_a_landing_page():
     assert len(text.split()) <= 2000
     for heading in ("## Quick start", "## Watching a run live", "## If a tab looks empty", "## The lessons"):
         assert heading in text
-    assert "pip install -r requirements-dev.txt -c constraints.txt && pytest" in text
+    # The tests' commands take the Quick start's steps: a venv first (Debian's own Python refuses pip outside one).
+    activate = "source .venv/bin/activate    # on Windows: .venv\\Scripts\\activate\n"
+    assert f"python3 -m venv .venv\n{activate}pip install -r requirements-dev.txt -c constraints.txt\npytest\n" in text
     assert "Reload data" in text
     # Every lesson has a row in the lessons table, with its two times.
     for lesson in ["starter.py", *(path.name for path in LESSONS)]:
         # The lessons table's rows have five cells; the "What is where" table names starter.py too.
         (row,) = [line for line in text.splitlines() if line.startswith(f"| `{lesson}` |") and line.count("|") == 6]
         assert len(re.findall(r"\|\s*\d+(\.\d+)? (s|min)( \d+ s)?\s*(?=\|)", row)) == 2, row
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.stem)
+def test_each_lesson_says_why_ctrl_c_comes_first_in_one_line_and_closes_on_run_the_lesson(lesson):
+    lines = lesson.read_text(encoding="utf-8").splitlines()
+    at = lines.index("import ctrl_c")
+    assert lines[at - 1].startswith("# ctrl_c first, before TensorFlow:") and not lines[at - 2].startswith("#")
+    sections = [line for line in lines if line.startswith("# ## ")]
+    assert sections.count("# ## Run the lesson") == 1, sections
+    # The closing section: `main` comes after it.
+    assert lines.index("# ## Run the lesson") < lines.index("def main(argv=None):")
+    assert sections[-1] == "# ## Run the lesson", sections
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda path: path.stem)

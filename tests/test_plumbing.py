@@ -178,6 +178,23 @@ def test_a_run_that_holds_more_than_40_runs_says_so_where_it_says_the_tab(tmp_pa
     )
 
 
+def test_the_whole_curve_note_comes_after_the_tab_line_when_asked_for(tmp_path, capsys):
+    run_dir = plumbing.new_run_dir(tmp_path, "01_callbacks")
+    plumbing.print_view_command(run_dir, "Scalars")
+    assert "Ignore outliers" not in capsys.readouterr().out
+    plumbing.print_view_command(run_dir, "Scalars", whole_curve_note=True)
+    lines = capsys.readouterr().out.splitlines()
+    tab_line = [number for number, line in enumerate(lines) if line.startswith("Then open")][0]
+    assert lines[tab_line + 1] == (
+        'If a curve is cut off at the top, untick "Ignore outliers in chart scaling" (top left) to see it all.'
+    )
+
+
+@pytest.mark.parametrize("script", ["01_callbacks.py", "02_scalars_custom_loop.py"])
+def test_the_lessons_with_short_runs_say_how_to_see_the_whole_curve(run_script, script):
+    assert plumbing.WHOLE_CURVE_NOTE in run_script(script).stdout.splitlines()
+
+
 def test_a_script_prints_the_command_that_shows_its_own_run(run_script):
     run = run_script("05_graph.py")
     commands = printed_commands(run.stdout)

@@ -68,15 +68,22 @@ def served_images(server, run, tag, samples):
 
 def test_images_of_03_and_04(server, runs):
     tags = server.get(f"{PLUGIN}/images/tags")
-    assert {"augmented_grid", "before_augmentation", "after_augmentation", "after_minus_before"} <= set(
-        tags[runs["03_images.py"]]
-    )
+    assert {
+        "augmented_grid",
+        "first_images/before_augmentation",
+        "first_images/after_augmentation",
+        "first_images/after_minus_before",
+    } <= set(tags[runs["03_images.py"]])
     grid_size = int(SCRIPT_ARGS["03_images.py"][1])
-    for tag in ("before_augmentation", "after_augmentation", "after_minus_before"):
+    for tag in (
+        "first_images/before_augmentation",
+        "first_images/after_augmentation",
+        "first_images/after_minus_before",
+    ):
         assert tags[runs["03_images.py"]][tag]["samples"] == grid_size
     # The two tags hold the same images, at the same step: as stored, and as augmentation changed them.
-    before = served_images(server, runs["03_images.py"], "before_augmentation", grid_size)
-    after = served_images(server, runs["03_images.py"], "after_augmentation", grid_size)
+    before = served_images(server, runs["03_images.py"], "first_images/before_augmentation", grid_size)
+    after = served_images(server, runs["03_images.py"], "first_images/after_augmentation", grid_size)
     assert list(before) == list(after) == [0]
     assert_before_and_after_are_the_same_images(before[0], after[0], first_training_images(grid_size)[0])
     matrices = server.get(
@@ -111,21 +118,10 @@ def test_hparams_experiment_of_06_with_one_session_per_trial(runs, shared_logdir
     # Served as the script's printed command serves it, on its run's own directory: the shared logdir also holds
     # other experiments (06 --fit's, 14's), and the dashboard takes the first declaration it finds in its logdir
     # for every row (docs/limitations.md, "HParams takes the first declaration it finds").
-    request = {
-        "experimentName": "",
-        "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
-        "colParams": [],
-        "startIndex": 0,
-        "sliceSize": 100,
-    }
     with running_tensorboard(shared_logdir / runs["06_hparams.py"]) as server:
-
-        def session_groups():
-            return server.post(f"{PLUGIN}/hparams/session_groups", request)["sessionGroups"]
-
-        server.wait_until(lambda: len(session_groups()) >= 2, what="a row per trial")
+        server.wait_until(lambda: len(server.session_groups()) >= 2, what="a row per trial")
         experiment = server.post(f"{PLUGIN}/hparams/experiment", {"experimentName": ""})
-        groups = session_groups()
+        groups = server.session_groups()
     assert {info["name"] for info in experiment["hparamInfos"]} == {"units", "dropout", "learning_rate"}
     # A default run declares only the columns its rows fill (see 06_hparams.py's METRICS): no test accuracy.
     assert {info["name"]["tag"] for info in experiment["metricInfos"]} == {"validation_accuracy", "validation_loss"}
@@ -348,6 +344,27 @@ def page(server):
 def test_the_browser_shows_the_scripts_tags(page, server, tab, text):
     page.goto(f"{server.url}/#{tab}")
     page.get_by_text(text, exact=True).filter(visible=True).first.wait_for(timeout=60_000)
+
+
+def test_the_images_page_opens_on_the_labelled_grids_of_03(page, server):
+    """The page groups tags by what comes before their first `/` and sorts the groups: 03's single images
+    (`first_images/...`) come after its grids, so the picture the README shows is the first card."""
+    page.goto(f"{server.url}/#images")
+    page.get_by_text("augmented_grid", exact=True).filter(visible=True).first.wait_for(timeout=60_000)
+    # The tag of every image card, in page order (the cards live in shadow roots).
+    tags = page.evaluate(
+        """() => {
+            const tags = [];
+            const walk = (root) => root.querySelectorAll("*").forEach((element) => {
+                if (element.shadowRoot) walk(element.shadowRoot);
+                if (element.tagName.toLowerCase() === "tf-image-loader") tags.push(element.tag);
+            });
+            walk(document);
+            return tags;
+        }"""
+    )
+    assert tags[0] == "augmented_grid", tags[:5]
+    assert tags.index("augmented_grid") < min(tags.index(tag) for tag in tags if tag.startswith("first_images/"))
 
 
 def test_the_browser_shows_the_script_runs(page, server, runs):

@@ -64,6 +64,17 @@ class TensorBoard:
         )
         return json.loads(self._open(request))
 
+    def session_groups(self, slice_size=1000):
+        """The HParams table's rows (session groups) of every status, as the dashboard asks for them."""
+        request = {
+            "experimentName": "",
+            "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"],
+            "colParams": [],
+            "startIndex": 0,
+            "sliceSize": slice_size,
+        }
+        return self.post("/data/plugin/hparams/session_groups", request)["sessionGroups"]
+
     def wait_until(self, condition, timeout=120, what="TensorBoard"):
         """Polls `condition()` until it is true; the server loads the logdir in the background."""
         deadline = time.monotonic() + timeout

@@ -1,5 +1,7 @@
 """Reads logs back with TensorBoard's own event readers, the data a dashboard shows."""
 
+from pathlib import Path
+
 import numpy as np
 from tensorboard.backend.event_processing import event_accumulator
 from tensorboard.util import tensor_util
@@ -82,3 +84,20 @@ def traced_graph_ops(accumulator, tag):
 def run_graph_ops(accumulator):
     """The op types of a run's graph (tf.summary.graph), as the Graphs tab reads it."""
     return {node.op for node in accumulator.Graph().node}
+
+
+def step_numbers(profile_path, name="train"):
+    """The `step_num` of every `tf.profiler.experimental.Trace(name, step_num=N, _r=1)` step marker in an
+    `.xplane.pb` profile: the steps the Profile tab's Overview page counts."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace.FromString(Path(profile_path).read_bytes())
+    steps = set()
+    for plane in space.planes:
+        event_names = {key: value.name for key, value in plane.event_metadata.items()}
+        stat_names = {key: value.name for key, value in plane.stat_metadata.items()}
+        for line in plane.lines:
+            for event in line.events:
+                if event_names.get(event.metadata_id) == name:
+                    steps |= {stat.int64_value for stat in event.stats if stat_names[stat.metadata_id] == "step_num"}
+    return steps
