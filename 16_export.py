@@ -274,7 +274,7 @@ def main(argv=None):
             print(f"    the last {MAX_CURVES} drawn; all of them, a panel per directory:  {command}")
     if not chosen:
         print("No epoch loss to draw: choose a tag of scalars.csv with --tag.")
-    print(f"\nCompare with the tabs:  tensorboard --logdir {shlex.quote(str(logdir))}{plumbing._toggle_note(logdir)}")
+    print(f"\nCompare with the tabs:  tensorboard --logdir {shlex.quote(str(logdir))}{plumbing.toggle_note(logdir)}")
 
 
 if __name__ == "__main__":

@@ -227,7 +227,7 @@ def count_runs(directory):
     return len({path.parent for path in Path(directory).rglob("*tfevents*") if path.is_file()})
 
 
-def _toggle_note(directory):
+def toggle_note(directory):
     """The note that TensorBoard ticks none of the runs under `directory`, and how to tick them; "" when it ticks
     them all."""
     runs = count_runs(directory)
@@ -254,12 +254,12 @@ def print_view_command(run_dir, tab, extra_flags="", whole_curve_note=False):
     # Quoted for the shell, so that a path with a space (or any other special character) can be pasted as it is.
     print(f"View them:  tensorboard --logdir {shlex.quote(str(run_dir))}{flags}")
     tabs = "tabs" if " and " in tab else "tab"  # "Scalars and Profile": two tabs
-    print(f"Then open http://localhost:6006 and the {tab} {tabs}{_toggle_note(run_dir)}.")
+    print(f"Then open http://localhost:6006 and the {tab} {tabs}{toggle_note(run_dir)}.")
     if whole_curve_note:
         print(WHOLE_CURVE_NOTE)
     print(
         f"To compare it with earlier runs:  tensorboard --logdir {shlex.quote(str(lesson_dir))}{flags}"
-        f"{_toggle_note(lesson_dir)}"
+        f"{toggle_note(lesson_dir)}"
     )
 
 
