@@ -19,6 +19,7 @@ import keras_tuner
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hparams_api
 
+import launcher
 import plumbing
 import starter
 
@@ -34,9 +35,9 @@ LEARNING_RATES = [1e-3, 1e-4, 1e-5]
 OBJECTIVE = "val_accuracy"
 # The local search as a whole must end within this time, or every process is stopped.
 LOCAL_RUN_TIMEOUT_SECONDS = 4 * 60 * 60
-# KerasTuner numbers every search's trials from 0, and HParams averages the rows of one trial id across runs.
-SAME_TRIAL_NUMBERS_MERGE = (
-    "Runs of 14 viewed together merge the rows of the same trial number in HParams: compare them in Scalars,"
+# KerasTuner gives every search's trials the IDs 0, 1, ..., and HParams averages the rows of one ID across runs.
+SAME_TRIAL_IDS_MERGE = (
+    "Runs of 14 viewed together merge the rows of the same trial ID in HParams: compare them in Scalars,"
     " or view one run's directory."
 )
 ACROSS_MACHINES = """
@@ -158,7 +159,11 @@ def measure_best_trial(tuner, args, dataset):
         (model,) = tuner.get_best_models(1)
     _, test_accuracy = model.evaluate(starter.test_pipeline(dataset, args.batch_size), verbose=0)
     values = ", ".join(f"{name} {value:g}" for name, value in best_trial.hyperparameters.values.items())
-    print(f"Best trial: {best_trial.trial_id} ({values}), validation accuracy {best_trial.score:.4f}")
+    # Named by its ID, the HParams table's; KerasTuner's own lines count trials from 1 ("Trial 1 Complete").
+    print(
+        f"Best trial: ID {best_trial.trial_id} in the HParams table (KerasTuner's lines count from 1): {values}, "
+        f"validation accuracy {best_trial.score:.4f}"
+    )
     print(f"Its accuracy on the test split, measured once: {test_accuracy:.4f}")
 
 
@@ -174,11 +179,11 @@ def measure_best_trial(tuner, args, dataset):
 def launch_chief_and_workers(args):
     """Starts a chief and `--workers` workers of this script on this machine, and waits for them."""
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
-    (port,) = plumbing.free_ports(1)
-    oracle = {"KERASTUNER_ORACLE_IP": plumbing.LOCALHOST, "KERASTUNER_ORACLE_PORT": str(port)}
-    argv = [*plumbing.shared_flags(args), "--trials", str(args.trials), "--run-dir", str(run_dir)]
-    print(f"Starting a chief on {plumbing.LOCALHOST}:{port} and {args.workers} workers; each line shows who wrote it.")
-    with plumbing.LocalProcesses(LESSON, run_dir) as processes:
+    (port,) = launcher.free_ports(1)
+    oracle = {"KERASTUNER_ORACLE_IP": launcher.LOCALHOST, "KERASTUNER_ORACLE_PORT": str(port)}
+    argv = [*launcher.shared_flags(args), "--trials", str(args.trials), "--run-dir", str(run_dir)]
+    print(f"Starting a chief on {launcher.LOCALHOST}:{port} and {args.workers} workers; each line shows who wrote it.")
+    with launcher.LocalProcesses(LESSON, run_dir) as processes:
         processes.start("chief", argv, {**oracle, "KERASTUNER_TUNER_ID": "chief"})
         for index in range(1, args.workers + 1):
             processes.start(f"worker {index}", argv, {**oracle, "KERASTUNER_TUNER_ID": f"tuner{index}"})
@@ -225,7 +230,7 @@ def main(argv=None):
         if args.run_dir is not None:
             return
     plumbing.print_view_command(run_dir, "HParams")
-    print(SAME_TRIAL_NUMBERS_MERGE)
+    print(SAME_TRIAL_IDS_MERGE)
 
 
 if __name__ == "__main__":

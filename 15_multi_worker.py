@@ -20,6 +20,7 @@ import time
 import keras
 import tensorflow as tf
 
+import launcher
 import plumbing
 import starter
 
@@ -53,8 +54,8 @@ and on host1 the same with "index": 1. Every worker's profiler then listens on p
 # trains on its share of every batch, and the workers add up their gradients before every update (an
 # all-reduce), so that every copy stays the same. Each worker learns who it is and where the others are from the
 # `TF_CONFIG` environment variable: the list of every worker's `host:port`, and its own index in that list.
-# Worker 0 is the chief. Here the "machines" are processes on this one, on free localhost ports; the plumbing
-# starts them (`plumbing.LocalProcesses`) and stops them all on Ctrl-C or if one of them fails.
+# Worker 0 is the chief. Here the "machines" are processes on this one, on free localhost ports; launcher.py
+# starts them (`launcher.LocalProcesses`) and stops them all on Ctrl-C, on a closed terminal or if one fails.
 
 
 def tf_config(worker_addresses, index):
@@ -65,17 +66,18 @@ def tf_config(worker_addresses, index):
 def launch_local_workers(args):
     """Starts `--workers` processes of this script on this machine, one TF_CONFIG each, and waits for them."""
     run_dir = plumbing.new_run_dir(args.logdir, LESSON)
-    ports = plumbing.free_ports(2 * args.workers)
-    workers = [f"{plumbing.LOCALHOST}:{port}" for port in ports[: args.workers]]
-    profilers = [f"{plumbing.LOCALHOST}:{port}" for port in ports[args.workers :]]
-    argv = [*plumbing.shared_flags(args), "--run-dir", str(run_dir), "--profiler-addresses", ",".join(profilers)]
+    ports = launcher.free_ports(2 * args.workers)
+    workers = [f"{launcher.LOCALHOST}:{port}" for port in ports[: args.workers]]
+    profilers = [f"{launcher.LOCALHOST}:{port}" for port in ports[args.workers :]]
+    argv = [*launcher.shared_flags(args), "--run-dir", str(run_dir), "--profiler-addresses", ",".join(profilers)]
     argv += ["--profile-all-workers"] if args.profile_all_workers else []
     print(f"Starting {args.workers} workers on {', '.join(workers)}; worker 0, the chief, shows its lines here.")
     print(f"To profile them by hand while they train: Profile tab, CAPTURE PROFILE, paste {','.join(profilers)}")
+    launcher.print_open_ports(ports, "the workers' servers and profilers")
     # A known TensorFlow 2.21 bug at times kills a worker as the chief's capture of it ends: say so if it happens.
     known_crash = 'A known TensorFlow bug as a profile ends (docs/limitations.md, "Profiling several workers"): rerun.'
     known_crash = known_crash if args.profile_all_workers else ""
-    with plumbing.LocalProcesses(LESSON, run_dir, if_killed=known_crash) as processes:
+    with launcher.LocalProcesses(LESSON, run_dir, if_killed=known_crash) as processes:
         for index in range(args.workers):
             environment = {"TF_CONFIG": tf_config(workers, index)}
             processes.start(f"worker {index}", argv, environment, show=index == 0)
@@ -87,21 +89,34 @@ def launch_local_workers(args):
 #
 # Each worker builds the starter's pipeline from its own shard of the training data, in batches of
 # `--batch-size`: one global step trains on `--batch-size` times the number of workers. The workers must take
-# the same number of steps (each step waits for all of them), so every epoch has a fixed number of steps, from
-# a pipeline that repeats.
+# the same number of steps (each step waits for all of them), so each shard holds the same number of images and
+# the pipeline repeats. Every batch is full: an epoch leaves out each worker's last images that do not fill a
+# batch (others every epoch, as the shard is shuffled), and the few images that do not divide evenly among the
+# workers. A short batch would count for as much as a full one in the step's mean.
 
 
-def worker_batches(strategy, dataset, batch_size):
-    """The distributed training data, and how many steps make an epoch."""
+def worker_batches(strategy, dataset, batch_size, verbose=False):
+    """The distributed training data in full batches of `batch_size` per worker (at most a worker's share), how many
+    steps make an epoch, and that batch size; `verbose`: says how many images an epoch trains."""
     workers = strategy.num_replicas_in_sync
-    steps_per_epoch = max(1, dataset.num_train // (batch_size * workers))
+    shard_size = dataset.num_train // workers
+    # A batch larger than a worker's share is the whole share: one step per epoch (the note says so).
+    noted = verbose and plumbing.note_large_batch(batch_size, shard_size)
+    batch_size = min(batch_size, shard_size)
+    steps_per_epoch = shard_size // batch_size
+    if verbose and not noted:
+        trained = steps_per_epoch * batch_size * workers
+        print(
+            f"Each epoch trains {workers} workers x {steps_per_epoch} batches of {batch_size}: {trained:,} of the "
+            f"{dataset.num_train:,} training images, every batch full."
+        )
 
     def shard_pipeline(input_context):
         shard = dataset.train.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        share = dataclasses.replace(dataset, train=shard, num_train=dataset.num_train // workers)
-        return starter.train_pipeline(share, input_context.get_per_replica_batch_size(batch_size * workers)).repeat()
+        share = dataclasses.replace(dataset, train=shard.take(shard_size), num_train=shard_size)
+        return starter.train_pipeline(share, batch_size, drop_remainder=True).repeat()
 
-    return strategy.distribute_datasets_from_function(shard_pipeline), steps_per_epoch
+    return strategy.distribute_datasets_from_function(shard_pipeline), steps_per_epoch, batch_size
 
 
 # ## The training step under the strategy
@@ -110,22 +125,23 @@ def worker_batches(strategy, dataset, batch_size):
 # model and its optimizer are made inside `strategy.scope()`, so that their variables are mirrored on every
 # worker. `strategy.run` runs the step on each worker's batch; `tf.nn.compute_average_loss` divides the loss by
 # the GLOBAL batch size, so that the gradients the workers add up are those of the mean over the whole global
-# batch. `strategy.reduce` then adds the workers' losses and counts of correct answers into one number each.
+# batch. `strategy.reduce` then adds up the workers' losses, right answers and images, for the epoch's means.
 
 
 def make_distributed_step(strategy, model, optimizer, global_batch_size):
-    """A compiled step: trains every worker on its next batch; returns the global batch's mean loss, how many of
-    its images were classified right, and how many images it held."""
+    """A compiled step: trains every worker on its next batch; returns the sum of the global batch's losses, how
+    many of its images were classified right, and how many images it held."""
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
 
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
             logits = model(images, training=True)
-            loss = tf.nn.compute_average_loss(loss_fn(labels, logits), global_batch_size=global_batch_size)
+            losses = loss_fn(labels, logits)
+            loss = tf.nn.compute_average_loss(losses, global_batch_size=global_batch_size)
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
         correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == labels, tf.float32))
-        return loss, correct, tf.cast(tf.size(labels), tf.float32)
+        return tf.reduce_sum(losses), correct, tf.cast(tf.size(labels), tf.float32)
 
     @tf.function
     def distributed_step(iterator):
@@ -135,11 +151,26 @@ def make_distributed_step(strategy, model, optimizer, global_batch_size):
     return distributed_step
 
 
+def epoch_means(sums):
+    """The epoch's mean loss and accuracy over every image trained so far, from a step's sums added up."""
+    return [("loss", float(sums[0] / sums[2])), ("accuracy", float(sums[1] / sums[2]))]
+
+
 # ## Only the chief writes summaries
 #
 # Every worker runs the same loop, so every worker would log the same curves: the run would hold one set of
 # event files per worker, drawn on top of each other. Only the chief gets a real writer; the others get
 # `tf.summary.create_noop_writer()`, so the same `tf.summary.scalar` lines run everywhere and write once.
+
+
+def summary_writer(is_chief, run_dir):
+    """The chief's file writer into `<run_dir>/train`; on every other worker, a writer that writes nothing."""
+    if is_chief:
+        return tf.summary.create_file_writer(str(run_dir / "train"))
+    return tf.summary.create_noop_writer()
+
+
+# ## A profile of the chief
 #
 # Every step runs inside `tf.profiler.experimental.Trace("train", step_num=...)`: the step marker that the Profile
 # tab's Overview page counts, and that its Trace viewer shows as `train <step>` on every worker's timeline. Each
@@ -167,6 +198,8 @@ def start_profile(is_chief, profiler_addresses, run_dir, all_workers=False):
     capture = None
     if is_chief:
         captured = profiler_addresses if all_workers else profiler_addresses[:1]
+        # On a line of its own, after the progress bar's: TensorFlow then prints that it starts to trace.
+        print(f"\nProfiling {'every worker' if all_workers else 'the chief'} for {PROFILE_MILLISECONDS / 1000:g} s")
         service_addresses = ",".join(f"grpc://{address}" for address in captured)
         failures = []
         # A daemon: a capture that never ends must not keep the chief from ending (see wait_for_the_capture).
@@ -178,38 +211,38 @@ def start_profile(is_chief, profiler_addresses, run_dir, all_workers=False):
     return capture
 
 
+# ## The training loop
+#
+# Every worker runs it; the chief's writer logs each epoch's means, and the chief's profile starts after the
+# first steps (they trace the step), or at the last step of a shorter run.
+
+
 def train_epochs(args, strategy, is_chief, run_dir, profiler_addresses):
-    """Trains the starter's CNN for --epochs; the chief logs each epoch's loss and accuracy and profiles them all."""
+    """Trains the starter's CNN for --epochs; the chief logs each epoch's means and starts the profile."""
     dataset = starter.load_dataset(args.dataset, quick=args.quick, verbose=is_chief)
-    if is_chief:
-        plumbing.note_large_batch(args.batch_size, dataset.num_train // strategy.num_replicas_in_sync)
-    batches, steps_per_epoch = worker_batches(strategy, dataset, args.batch_size)
+    batches, steps_per_epoch, batch_size = worker_batches(strategy, dataset, args.batch_size, verbose=is_chief)
     with strategy.scope():
         model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
         optimizer = keras.optimizers.Adam(learning_rate=1e-3)
-    global_batch_size = args.batch_size * strategy.num_replicas_in_sync
-    distributed_step = make_distributed_step(strategy, model, optimizer, global_batch_size)
-    writer = tf.summary.create_file_writer(str(run_dir / "train")) if is_chief else tf.summary.create_noop_writer()
-    # The profile starts after the first steps (they trace the step), or at the last step of a shorter run.
+    distributed_step = make_distributed_step(strategy, model, optimizer, batch_size * strategy.num_replicas_in_sync)
+    writer = summary_writer(is_chief, run_dir)
     profile_step, capture = min(PROFILE_AFTER_STEPS, args.epochs * steps_per_epoch - 1), None
     iterator, step = iter(batches), 0
     try:
         for epoch in range(args.epochs):
             print(f"Epoch {epoch + 1}/{args.epochs}")
-            # The epoch's sums so far: of the steps' mean losses, of right answers, of images.
             progress, sums = starter.epoch_progbar(steps_per_epoch), tf.zeros(3)
-            for batch in range(steps_per_epoch):
+            for _ in range(steps_per_epoch):
                 if step == profile_step:
                     capture = start_profile(is_chief, profiler_addresses, run_dir, args.profile_all_workers)
                 # `_r=1` makes it a step of the Overview page's step-time graph, as in 08.
                 with tf.profiler.experimental.Trace("train", step_num=step, _r=1):
                     sums += distributed_step(iterator)
                 step += 1
-                progress.add(1, values=[("loss", float(sums[0]) / (batch + 1)), ("accuracy", float(sums[1] / sums[2]))])
-            # The epoch's means over every worker's images: what the progress bar's last line shows.
+                progress.add(1, values=epoch_means(sums))
             with writer.as_default():
-                tf.summary.scalar("epoch_loss", float(sums[0]) / steps_per_epoch, step=epoch)
-                tf.summary.scalar("epoch_accuracy", sums[1] / sums[2], step=epoch)
+                for name, value in epoch_means(sums):
+                    tf.summary.scalar(f"epoch_{name}", value, step=epoch)
     finally:
         writer.close()
     return model, dataset, capture

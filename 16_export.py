@@ -1,440 +1,280 @@
 """
 Title: Getting the data out: every logged point as CSV and pandas, the HParams table, a figure for a report
-Description: TensorBoard's own readers turn a logdir into pandas tables, CSV files and a figure smoothed as the tab is.
+Description: TensorBoard's own data server reads a logdir into pandas; CSV files and a figure smoothed as the tab is.
 
-TensorBoard tabs: none; it reads back what the Scalars and HParams tabs show (run 02 and 06 first).
-Run it:   python 16_export.py     (--logdir logs --out DIR; --tag batch_loss; --smoothing 0 for raw values)
+TensorBoard tabs: none; it reads back what the Scalars and HParams tabs show (run a few lessons first).
+Run it:   python 16_export.py     (--logdir DIR --out DIR; --tag batch_loss; --smoothing 0 for raw values)
 View it:  tensorboard --logdir logs     (the same runs in the Scalars and HParams tabs, to compare)
-Output:   a new exports/<date-time>/ (the script prints it): scalars.csv, hparams.csv and <tag>.png
+Output:   a new exports/<date-time>/ (the script prints it): scalars.csv, hparams.csv and scalars.png
 """
 
-# ctrl_c first, before TensorFlow: a Ctrl-C during its slow import stops cleanly, its INFO lines stay off (ctrl_c.py).
+# ctrl_c first, before TensorFlow: a Ctrl-C during the imports stops cleanly (ctrl_c.py); 16 never imports it.
 import ctrl_c
 
 import argparse
-import datetime
+import contextlib
 import math
-import posixpath
-import re
+import queue
 import shlex
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
-import matplotlib
+import grpc
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+from tensorboard.context import RequestContext
+from tensorboard.data import grpc_provider, server_ingester
+from tensorboard.data.proto import data_provider_pb2
 
-# Agg draws into files only: the figure is saved, never shown, so no display is needed (a server, CI, a kernel).
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from tensorboard.backend.event_processing import event_accumulator, event_file_loader  # noqa: E402
-from tensorboard.plugins.hparams import metadata as hparams_metadata  # noqa: E402
-from tensorboard.plugins.scalar import metadata as scalar_metadata  # noqa: E402
-from tensorboard.util import tensor_util  # noqa: E402
+import plumbing
+import utils
 
-import plumbing  # noqa: E402
-
-# The Scalars tab's default smoothing (its slider in the settings pane).
-DEFAULT_SMOOTHING = 0.6
-# Size guidance 0 keeps every event. By default EventAccumulator keeps a random sample of 10 tensors per tag, and the
-# server keeps 1,000 points per scalar series: what the Scalars tab draws, and all that its CSV/JSON download links
-# hold, unless TensorBoard is started with --samples_per_plugin scalars=N. A per-batch curve comes out thinned.
-KEEP_EVERY_EVENT = {event_accumulator.TENSORS: 0, event_accumulator.SCALARS: 0}
-# Every record of an event file (a TFRecord) is its data framed by 16 bytes: its length (8) and two checksums (4+4).
-RECORD_FRAMING_BYTES = 16
-SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
-
-
-def smoothing_weight(text):
-    """argparse type for --smoothing: from 0 (the raw values) to below 1, as the Scalars tab's slider allows."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
+DEFAULT_SMOOTHING = 0.6  # the Scalars tab's default smoothing
+LOAD_TIMEOUT_SECONDS = 600  # for the data server's one pass over every event file
+MAX_CURVES, MAX_PANELS = 10, 12  # what one panel's legend and one figure hold, to stay readable
+MAX_DRAWN = 2_000  # points drawn a curve: a panel is about 600 pixels wide (the Scalars tab draws 1,000)
+LARGE_MESSAGES = [("grpc.max_receive_message_length", 2**31 - 1)]  # every point in one answer
 
 
 def make_parser():
-    """--logdir and --quick as every lesson has them (the other shared flags train models), and the export's own."""
+    """16 trains nothing: only --logdir of the shared flags, and the export's own."""
     parser = argparse.ArgumentParser(description="Export every run under --logdir: scalars.csv, hparams.csv, a figure.")
     parser.add_argument("--logdir", default="logs", help="the logs to read, every run under it (default: logs)")
     parser.add_argument("--out", help="a new or empty directory for the files (default: a new exports/<date-time>/)")
-    parser.add_argument("--tag", help="the scalar tag to draw across runs (default: the first epoch loss found)")
-    parser.add_argument(
-        "--smoothing",
-        type=smoothing_weight,
-        default=DEFAULT_SMOOTHING,
-        help=f"TensorBoard's smoothing of the figure's curves, 0 for the raw values (default: {DEFAULT_SMOOTHING})",
-    )
-    parser.add_argument("--quick", action="store_true", help="accepted, as by every lesson: the export is quick")
+    parser.add_argument("--tag", help="the scalar tag to draw (default: each panel's epoch loss)")
+    parser.add_argument("--smoothing", type=float, default=DEFAULT_SMOOTHING, help="from 0 (raw values) to below 1")
     return parser
 
 
-# ## Where the export goes
+# ## How TensorBoard reads a logdir
 #
-# Like the lessons' logs, an export never writes over an earlier one: by default each run of this script makes a
-# new `exports/<date-time>/`, and an `--out` directory that already holds files is refused before anything is read.
+# TensorBoard does not read event files in its Python server: it starts its *data server*, a Rust program installed
+# with the `tensorboard` package, which reads every run under `--logdir` and answers the tabs over gRPC. Reading
+# through it gives exactly what the tabs show, in seconds. Two traps wait for anyone who reads logs back:
+# - **Downsampling.** The data server keeps 1,000 points of each scalar series (what the Scalars tab draws, and all
+#   that its CSV download holds) unless told `--samples-per-plugin scalars=all`, as here.
+# - **TF2's tensor summaries.** `tf.summary.scalar` and Keras' callback write each point as a tensor tagged with
+#   the scalars plugin's metadata, not as TF1's "simple value": `EventAccumulator.Scalars()` returns nothing for
+#   them (tensorflow/tensorboard#5395). The data server's scalar API returns both kinds.
+#
+# With `--reload once` the server reads every file one time, and with `--verbose` it logs "Finished load cycle"
+# when that pass is over: the export waits for that line, so nothing is left unread.
 
 
-def check_out(out):
-    """Ends with a one-line error when --out names a file or a directory that already holds files."""
-    if out is not None and Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())):
-        plumbing.fail(
-            f"--out {out!r} already holds files (or is one): give a new or empty directory; nothing was written"
-        )
+@contextlib.contextmanager
+def data_server(logdir):
+    """Runs TensorBoard's data server on `logdir` until its one load is over; yields (a gRPC stub, its warnings)."""
+    binary = server_ingester.get_server_binary().path  # NoDataServerError where none is built for this platform
+    with tempfile.TemporaryDirectory() as temp:
+        port_file = Path(temp) / "port"
+        command = [binary, f"--logdir={logdir}", "--reload=once", "--samples-per-plugin=scalars=all", "--port=0"]
+        command += [f"--port-file={port_file}", "--die-after-stdin", "--verbose"]
+        server = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [*map(lines.put, server.stderr), lines.put("")], daemon=True).start()
+        try:
+            warnings, deadline = [], time.monotonic() + LOAD_TIMEOUT_SECONDS
+            while "Finished load cycle" not in (line := lines.get(timeout=max(0, deadline - time.monotonic()))):
+                if not line:
+                    plumbing.fail(f"TensorBoard's data server stopped (exit status {server.wait()}) reading {logdir}")
+                if "Read error in" in line:  # a corrupt record: the server reads that file no further
+                    warnings.append(line.split("Read error in ", 1)[1].split(": ")[0])
+            channel = grpc.insecure_channel(f"localhost:{port_file.read_text().strip()}", LARGE_MESSAGES)
+            yield grpc_provider.make_stub(channel), warnings
+        except queue.Empty:
+            plumbing.fail(f"TensorBoard's data server did not finish reading {logdir} in {LOAD_TIMEOUT_SECONDS} s")
+        finally:
+            server.kill()
+            server.wait()
 
 
-def make_export_dir(out):
-    """Creates and returns the directory to write into: --out, or a new exports/<date-time>[-N]/."""
+# Every point of every scalar series, run by run and tag by tag: the response holds each series as three arrays
+# (steps, wall times, values), which NumPy takes whole, and pandas makes the table from those arrays.
+
+
+def read_scalars(stub):
+    """Every scalar point the data server holds, as a DataFrame: run, tag, step, wall_time, value."""
+    request = data_provider_pb2.ReadScalarsRequest(plugin_filter={"plugin_name": "scalars"})
+    request.downsample.num_points = 2**62  # more than any series holds: every point
+    series = [(run.run_name, tag.tag_name, tag.data) for run in stub.ReadScalars(request).runs for tag in run.tags]
+    return scalar_table(
+        [(run, tag, np.array(d.step), np.array(d.wall_time), np.array(d.value)) for run, tag, d in series]
+    )
+
+
+def scalar_table(series):
+    """[(run, tag, steps, wall_times, values)] as one DataFrame, a row per point (run and tag as categories)."""
+    lengths = [len(steps) for _, _, steps, _, _ in series]
+    columns = {}
+    for name, index in (("run", 0), ("tag", 1)):
+        labels = pd.Categorical([item[index] for item in series])
+        columns[name] = pd.Categorical.from_codes(np.repeat(labels.codes, lengths), labels.categories)
+    for name, index, dtype in (("step", 2, np.int64), ("wall_time", 3, np.float64), ("value", 4, np.float64)):
+        columns[name] = np.concatenate([item[index] for item in series]).astype(dtype) if series else []
+    return pd.DataFrame(columns)
+
+
+def read_hparams(stub):
+    """{run: {tag: content}} of the HParams plugin's summaries, through the same server's data provider API."""
+    provider = grpc_provider.GrpcDataProvider("data server", stub)
+    tensors = provider.list_tensors(RequestContext(), experiment_id="", plugin_name="hparams")
+    return {run: {tag: series.plugin_content for tag, series in tags.items()} for run, tags in tensors.items()}
+
+
+def read_logdir(logdir):
+    """Every scalar point under `logdir` and the HParams summaries: through the data server, else the fallback."""
     try:
-        if out is not None:
-            Path(out).mkdir(parents=True, exist_ok=True)
-            return Path(out)
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        for attempt in range(1, 1000):
-            export_dir = Path("exports") / (stamp if attempt == 1 else f"{stamp}-{attempt}")
-            try:
-                export_dir.mkdir(parents=True)
-                return export_dir
-            except FileExistsError:
-                continue
-    except OSError as error:
-        plumbing.fail(f"cannot write the export to {out or 'exports/'}: {error.strerror or error}")
-    plumbing.fail("could not find a new directory name under exports/")
+        with data_server(logdir) as (stub, damaged):
+            for path in damaged:
+                print(f"warning: {path} is corrupt: read as TensorBoard reads it, up to the damage", file=sys.stderr)
+            return read_scalars(stub), read_hparams(stub)
+    except server_ingester.NoDataServerError as error:
+        # TensorBoard's pure-Python reader, event by event, gives the same points about 15 times slower.
+        print(f"No TensorBoard data server on this platform ({error}): reading with the slower EventFileLoader.")
+        series, hparams = utils.read_event_files(logdir)
+        return scalar_table(series), hparams
 
 
-# ## Finding the runs, and the files TensorBoard cannot read to the end
-#
-# A run, for TensorBoard, is a directory that holds an event file (`events.out.tfevents.*`); its name is its path
-# under `--logdir`, which is what the `run` column holds (`02_scalars_custom_loop/<time>/train`).
-#
-# A process killed while writing leaves a truncated event file, and a damaged disk a corrupt one. TensorBoard reads
-# such a file up to its first bad record and says nothing (a file still being written ends in a partial record
-# too). Its own record reader tells how far it got: the bytes it read, each record with its 16 framing bytes, fall
-# short of the file's size. Such a run gets one warning line and is exported as far as TensorBoard reads it.
-
-
-def find_runs(logdir):
-    """{run name: directory} of every run under `logdir`, sorted; a one-line error when there is none."""
-    logdir = Path(logdir)
-    if not logdir.is_dir():
-        plumbing.fail(
-            f"--logdir {str(logdir)!r} is not a directory: give the directory your logs are in, "
-            "or run a lesson first (python 02_scalars_custom_loop.py writes logs/)"
-        )
-    run_dirs = sorted({path.parent for path in logdir.rglob("*tfevents*") if path.is_file()})
-    if not run_dirs:
-        plumbing.fail(
-            f"no TensorBoard runs under --logdir {str(logdir)!r} (no events.out.tfevents.* file in it or below): "
-            "run a lesson first, or give the directory your logs are in"
-        )
-    return {run_dir.relative_to(logdir).as_posix(): run_dir for run_dir in run_dirs}
-
-
-def damaged_event_files(run_dir):
-    """The names of the run's event files that TensorBoard cannot read to the end, each with how far it gets."""
-    damaged = []
-    for path in sorted(path for path in run_dir.glob("*tfevents*") if path.is_file()):
-        records = list(event_file_loader.RawEventFileLoader(str(path)).Load())
-        read_bytes = sum(len(record) + RECORD_FRAMING_BYTES for record in records)
-        if read_bytes != path.stat().st_size:
-            damaged.append(f"{path.name} (truncated or corrupt after {len(records)} records)")
-    return damaged
-
-
-# ## Every scalar point, with TensorBoard's own reader
-#
-# `EventAccumulator` is the reader behind TensorBoard's server. Two traps: by default it keeps a sample of each tag
-# (size guidance 0 keeps every event, as `KEEP_EVERY_EVENT` above says), and its `Scalars()` returns nothing for
-# TensorFlow 2's logs. TF2's `tf.summary.scalar`, and Keras' TensorBoard callback, write each point as a *tensor*
-# event tagged with the scalars plugin's metadata (tensorflow/tensorboard#5395): `Tensors()` returns those, and the
-# plugin name tells a scalar from an image or a histogram. Logs written by TF1's `tf.compat.v1.summary.scalar`
-# hold "simple values", which `Scalars()` does return; a run may hold both, so both are read. (The Scalars tab's
-# CSV/JSON download links are the other way out, one series at a time, and hold at most 1,000 points of each.)
-
-
-def read_run(run_name, run_dir):
-    """Reads one run: its loaded EventAccumulator, and every scalar point as [(run, tag, step, wall_time, value)]."""
-    accumulator = event_accumulator.EventAccumulator(str(run_dir), size_guidance=KEEP_EVERY_EVENT)
-    accumulator.Reload()
-    points = []
-    for tag in accumulator.Tags()[event_accumulator.TENSORS]:
-        if accumulator.SummaryMetadata(tag).plugin_data.plugin_name == scalar_metadata.PLUGIN_NAME:
-            for event in accumulator.Tensors(tag):
-                value = float(tensor_util.make_ndarray(event.tensor_proto))
-                points.append((run_name, tag, event.step, event.wall_time, value))
-    for tag in accumulator.Tags()[event_accumulator.SCALARS]:
-        points += [(run_name, tag, event.step, event.wall_time, event.value) for event in accumulator.Scalars(tag)]
-    return accumulator, points
-
-
-def read_logdir(runs):
-    """Every run: (a DataFrame of every scalar point, in the order written per run and tag, {run: accumulator})."""
-    accumulators, points = {}, []
-    for run_name, run_dir in runs.items():
-        damaged = damaged_event_files(run_dir)
-        if damaged:
-            print(
-                f"warning: run {run_name}: {', '.join(damaged)}; exported what TensorBoard reads of it",
-                file=sys.stderr,
-            )
-        accumulators[run_name], run_points = read_run(run_name, run_dir)
-        points += run_points
-    return pd.DataFrame(points, columns=SCALAR_COLUMNS), accumulators
-
-
-# ## The table a learner wants
+# ## pandas and the CSV
 #
 # One row per point is the tidy form that pandas, a spreadsheet or a plotting library all take. The table most
-# people want to look at is one tag with a row per step and a column per run; it is one line of pandas away:
-# `scalars[scalars.tag == tag].pivot_table(index="step", columns="run", values="value", aggfunc="last")`
-# (`aggfunc="last"` keeps the later value when one step of a run was logged twice, by a rerun into the same run).
+# people look at, one tag with a row per step and a column per run, is one pivot away:
+#     scalars[scalars.tag == "loss"].pivot_table(index="step", columns="run", values="value", observed=True)
+# The CSV keeps every point of every run, each value in full; pyarrow's writer, when installed, is 5x faster.
 
 
-def per_run_table(scalars, tag):
-    """One tag as a table: a row per step, a column per run."""
-    return scalars[scalars.tag == tag].pivot_table(index="step", columns="run", values="value", aggfunc="last")
-
-
-def short_run_names(runs):
-    """The runs' names without the directories they all share: (that shared part, {run: short name})."""
-    runs = list(runs)
-    shared = posixpath.commonpath(runs) if len(runs) > 1 else posixpath.dirname(runs[0])
-    shared = "" if shared == "." else shared
-    return shared, {run: posixpath.relpath(run, shared) if shared else run for run in runs}
-
-
-# ## The HParams table, as the dashboard builds it
-#
-# The HParams dashboard reads two summaries of the hparams plugin. A *session* (one trial) is a run holding a
-# session-start summary (`hp.hparams`, or `hp.KerasCallback`): its hyperparameter values and its trial id, the
-# row's name. The *experiment* summary (`hp.hparams_config`, written once in a run above the sessions) declares the
-# metric columns, each a (group, tag): its value is the LAST point logged under `tag` in the run `<session>/<group>`
-# (the session's own run when the group is empty; `validation` for Keras' callback). Sessions that share a trial id
-# are one row, their metrics averaged. Without a declaration (KerasTuner writes none) every scalar tag of the
-# session's run and its subdirectories is a column. Here each session takes the declaration nearest above it; the
-# dashboard takes the first one it finds in its logdir, so served one experiment at a time it shows this table.
-
-
-def hparams_content(accumulators, run):
-    """{tag: content} of the hparams plugin's summaries in a run ({} for a run that has none)."""
+def write_csv(table, path):
+    """Writes a DataFrame to a CSV file, with pyarrow's writer when it is installed, else pandas'."""
     try:
-        return accumulators[run].PluginTagToContent(hparams_metadata.PLUGIN_NAME) if run in accumulators else {}
-    except KeyError:
-        return {}
+        import pyarrow.csv
+    except ImportError:
+        return table.to_csv(path, index=False)
+    pyarrow.csv.write_csv(pyarrow.Table.from_pandas(table, preserve_index=False), path)
 
 
-def declaration(accumulators, session):
-    """The experiment summary (hp.hparams_config) nearest at or above a session's run, or None."""
-    run = session
-    while True:
-        content = hparams_content(accumulators, run)
-        if hparams_metadata.EXPERIMENT_TAG in content:
-            return hparams_metadata.parse_experiment_plugin_data(content[hparams_metadata.EXPERIMENT_TAG])
-        if run == ".":
-            return None
-        run = posixpath.dirname(run) or "."
-
-
-def metric_columns(experiment, scalars, session):
-    """A session's (group, tag) metric columns: those declared, else every scalar tag in its run and below it."""
-    if experiment is not None:
-        return [(metric.name.group, metric.name.tag) for metric in experiment.metric_infos]
-    below = scalars[(scalars.run == session) | scalars.run.str.startswith(f"{session}/")]
-    pairs = below[["run", "tag"]].drop_duplicates().itertuples(index=False)
-    return sorted({("" if run == session else posixpath.relpath(run, session), tag) for run, tag in pairs})
-
-
-def metric_name(group, tag):
-    """A metric's column name: its tag, after its group's run when it has one (`validation/epoch_loss`)."""
-    return f"{group}/{tag}" if group else tag
-
-
-def hparam_value(value):
-    """A hyperparameter's value (a protobuf Value) as Python's number, string or bool."""
-    kind = value.WhichOneof("kind")
-    return getattr(value, kind) if kind in ("number_value", "string_value", "bool_value") else None
-
-
-def session_rows(accumulators, scalars):
-    """One dict per session: its trial id, hyperparameters, metrics (group/tag) and run; and the metric names."""
-    last_values = scalars.drop_duplicates(["run", "tag"], keep="last").set_index(["run", "tag"])["value"]
-    rows, metric_names = [], {}
-    for run in accumulators:
-        content = hparams_content(accumulators, run)
-        if hparams_metadata.SESSION_START_INFO_TAG not in content:
-            continue
-        start = hparams_metadata.parse_session_start_info_plugin_data(content[hparams_metadata.SESSION_START_INFO_TAG])
-        experiment = declaration(accumulators, run)
-        # The hyperparameters in the order they were declared, then any others.
-        declared = [info.name for info in experiment.hparam_infos if info.name in start.hparams] if experiment else []
-        row = {"trial_id": start.group_name or run}
-        row.update({name: hparam_value(start.hparams[name]) for name in dict.fromkeys([*declared, *start.hparams])})
-        for group, tag in metric_columns(experiment, scalars, run):
-            name = metric_name(group, tag)
-            metric_names[name] = None
-            row[name] = last_values.get((posixpath.normpath(posixpath.join(run, group)), tag), math.nan)
-        rows.append({**row, "run": run})
-    return rows, list(metric_names)
-
-
-def hparams_table(accumulators, scalars):
-    """The HParams table: one row per trial id, its hyperparameters, its metrics (averaged) and its runs."""
-    rows, metric_names = session_rows(accumulators, scalars)
-    if not rows:
-        return None
-    sessions = pd.DataFrame(rows)
-    hparam_names = [name for name in sessions.columns if name not in {"trial_id", "run", *metric_names}]
-    sessions = sessions[["trial_id", *hparam_names, *metric_names, "run"]]
-    aggregations = {name: "mean" if name in metric_names else "first" for name in sessions.columns[1:]}
-    aggregations["run"] = " ".join
-    return sessions.groupby("trial_id").agg(aggregations).reset_index()
-
-
-# ## TensorBoard's smoothing
+# ## The HParams table
 #
-# The Scalars tab draws every curve smoothed, 0.6 by default, with the raw values faint behind it. A figure of the
-# raw points looks noisier than the tab, and is then taken for a wrong export: the figure below applies the same
-# smoothing, computed exactly as TensorBoard's frontend computes it.
+# `utils.hparams_table` builds the HParams dashboard's table from the same read: one row per session (a trial) with
+# its run directory, hyperparameters and the last value of each metric. The dashboard averages the sessions that
+# share a trial id into one row (KerasTuner numbers every search's trials from 0, say): the export keeps them apart
+# and says which rows the dashboard would merge.
 
 
-def tensorboard_smoothing(values, weight):
-    """The Scalars tab's smoothing of one series: a debiased exponential moving average.
-
-    As TensorBoard's frontend computes it (`classicSmoothing` in tensorboard/webapp/widgets/line_chart_v2/
-    data_transformer.ts), with n the number of finite values so far:
-        last_0 = 0,   last_n = weight * last_(n-1) + (1 - weight) * value_n,   smoothed_n = last_n / (1 - weight**n)
-    Dividing by 1 - weight**n removes the pull towards the 0 the average starts from: smoothed_1 is value_1.
-    A non-finite value (NaN, inf) is kept as it is and not counted; a constant series is returned as it is;
-    weight 0 gives the raw values. Returns a NumPy array as long as `values`.
-    """
-    values = np.asarray(values, dtype=float)
-    if len(values) == 0 or np.all(values == values[0]):
-        return values.copy()
-    smoothed, last, count = np.empty_like(values), 0.0, 0
-    for index, value in enumerate(values):
-        if not math.isfinite(value):
-            smoothed[index] = value
-            continue
-        last = last * weight + (1 - weight) * value
-        count += 1
-        smoothed[index] = last / (1.0 if weight == 1 else 1 - weight**count)
-    return smoothed
+def write_hparams(scalars, hparams_content, path):
+    """Writes the HParams table to `path` when the logs hold HParams sessions, and says what it holds."""
+    hparams = utils.hparams_table(scalars, hparams_content)
+    if hparams is None:
+        return
+    write_csv(hparams, path)
+    print(f"{path}: {len(hparams)} HParams sessions, a row each with its run directory")
+    shared = list(dict.fromkeys(hparams.trial_id[hparams.trial_id.duplicated()]))
+    if shared:
+        print(f"  Viewed together, the HParams dashboard averages the rows of each of these trial ids into one: "
+              f"{', '.join(map(repr, shared[:5]))}{' ...' if len(shared) > 5 else ''}")  # fmt: skip
 
 
 # ## A figure for a report
 #
-# One tag across runs, as the Scalars tab draws it: each run's smoothed curve over its raw values, drawn faint, on
-# a step axis, and a y axis that leaves out the outliers (the tab's "Ignore outliers in chart scaling", on by
-# default). The title says what is drawn and how, so the figure can go into a report as it is. By default the tag
-# is the first epoch loss the logs hold (`epoch_loss` from Keras' callback, 02's `loss`).
+# One panel per directory under `--logdir` (a lesson, when it is `logs`), each drawing one tag across the runs in
+# it as the Scalars tab draws it: smoothed with TensorBoard's formula (`utils.tensorboard_smoothing`), the raw values
+# faint behind, and at most MAX_CURVES runs, the last by name (the latest, for the lessons' date-time names), so that
+# the legend stays readable. The script prints the command that draws the others.
 
 
-def chosen_tag(scalars, tag):
-    """--tag, checked against the logs; by default the first tag ending in "loss" that is not logged per batch."""
-    tags = list(dict.fromkeys(scalars.tag))
-    if tag is not None and tag not in tags:
-        shown = ", ".join(tags[:15]) + (", ..." if len(tags) > 15 else "")
-        plumbing.fail(f"no scalar tag {tag!r} under --logdir; its tags: {shown or 'none'}")
-    default = next((name for name in tags if name.endswith("loss") and not name.startswith("batch")), None)
-    return tag or default
+def panels(scalars, tag):
+    """{panel: (tag, [runs])}: each top directory under --logdir, its tag (--tag, else its first epoch loss), runs."""
+    found = {}
+    for run, name in scalars[["run", "tag"]].drop_duplicates().sort_values(["run", "tag"]).itertuples(index=False):
+        panel = run.split("/")[0] if "/" in run else "."
+        wanted = tag or found.get(panel, [None])[0] or (name if name.endswith("loss") and "batch" not in name else "")
+        if name == wanted:
+            found.setdefault(panel, (name, []))[1].append(run)
+    return dict(list(found.items())[:MAX_PANELS])
 
 
-def y_range_without_outliers(values):
-    """A y range without the outliers, in the spirit of the Scalars tab's "Ignore outliers in chart scaling" (on by
-    default): the values that lie outside their 5th-95th percentile range by no more than its width, plus a 5%
-    margin. (The tab cuts at the percentiles themselves, which also cuts off the ends of a short curve.) None, so
-    everything is drawn, for two values or fewer."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if len(values) <= 2:
-        return None
-    low, high = np.percentile(values, [5, 95])
-    kept = values[(low - (high - low) <= values) & (values <= high + (high - low))]
-    margin = 0.05 * (kept.max() - kept.min()) or 0.05 * abs(kept.max()) or 0.05
-    return kept.min() - margin, kept.max() + margin
-
-
-def draw_tag(scalars, tag, smoothing, path):
-    """Saves a PNG of `tag` across runs, smoothed as the Scalars tab smooths it, raw values faint behind."""
-    series = scalars[scalars.tag == tag]
-    shared, names = short_run_names(sorted(series.run.unique()))
-    figure, axes = plt.subplots(figsize=(9, 5.5))
-    colors = plt.get_cmap("tab10" if len(names) <= 10 else "tab20").colors
-    drawn = []
-    for index, (run, name) in enumerate(names.items()):
-        points = series[series.run == run]
-        color, marker = colors[index % len(colors)], "o" if len(points) == 1 else None
-        if smoothing:
-            axes.plot(points.step, points.value, color=color, alpha=0.25, linewidth=1, marker=marker)
-            drawn.append(points.value.to_numpy())
-        drawn.append(tensorboard_smoothing(points.value, smoothing))
-        axes.plot(points.step, drawn[-1], color=color, label=name, marker=marker)
-    # Like the tab, the y axis leaves out the outliers (a diverging run's first steps, say).
-    axes.set_ylim(y_range_without_outliers(np.concatenate(drawn)))
-    how = f"smoothed as in TensorBoard ({smoothing:g}), raw values faint" if smoothing else "raw values"
-    axes.set_title(f"{tag} across {len(names)} runs\n{how}; the y axis leaves out outliers")
-    axes.set(xlabel="step", ylabel=tag)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
-    axes.spines[["top", "right"]].set_visible(False)
-    legend_title = f"run (in {shared}/)" if shared else "run"
-    axes.legend(title=legend_title, fontsize="small", ncol=1 + len(names) // 12, frameon=False)
+def draw(scalars, chosen, smoothing, path):
+    """Saves a PNG with a panel per (tag, runs) of `chosen`, each run smoothed as the Scalars tab smooths it."""
+    columns, rows = min(3, len(chosen)), math.ceil(len(chosen) / 3)
+    figure, grid = plt.subplots(rows, columns, figsize=(6 * columns, 4.2 * rows + 0.5), squeeze=False)
+    for axes, (panel, (tag, runs)) in zip(grid.flat, chosen.items(), strict=False):
+        drawn = []
+        for color, run in enumerate(runs[-MAX_CURVES:]):
+            points = scalars[(scalars.run == run) & (scalars.tag == tag)]
+            smoothed = utils.tensorboard_smoothing(points.value, smoothing)  # over every point
+            every, marker = max(1, len(points) // MAX_DRAWN), "o" if len(points) == 1 else None
+            steps, values = points.step.to_numpy()[::every], points.value.to_numpy()[::every]
+            axes.plot(steps, values, color=f"C{color}", alpha=0.25 if smoothing else 1, marker=marker)
+            label = run.removeprefix(panel).strip("/")
+            axes.plot(steps, smoothed[::every], color=f"C{color}", label=label, marker=marker)
+            drawn += [values, smoothed]
+        # As in the tab, a diverging run does not flatten the others: its outliers go off the chart, said in the title.
+        limits = utils.y_range_without_outliers(np.concatenate(drawn))
+        axes.set_ylim(limits)
+        where = "" if panel == "." else f"{panel}: "
+        latest = f"the last {MAX_CURVES} of " if len(runs) > MAX_CURVES else ""
+        off = "; outliers off the chart" if limits else ""
+        axes.set_title(f"{where}{tag}, {latest}{len(runs)} run{'s' * (len(runs) > 1)}{off}", fontsize="medium")
+        axes.set_xlabel("step")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="x-small")
+    for axes in list(grid.flat)[len(chosen) :]:
+        axes.set_visible(False)
+    figure.suptitle(f"smoothed as in TensorBoard ({smoothing:g}), raw values faint" if smoothing else "raw values")
     figure.tight_layout()
-    figure.savefig(path, dpi=150)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
-# ## Writing the export
-#
-# The tables go out with pandas' `to_csv`, a file per table; the per-run table of the chosen tag is printed, to see
-# at a glance that the numbers are the ones the Scalars tab shows when hovering a point (with smoothing at 0).
-
-
-def write_export(export_dir, scalars, hparams, tag, smoothing):
-    """Writes scalars.csv, hparams.csv (when the logs hold HParams sessions) and the figure; prints what it wrote."""
-    scalars.to_csv(export_dir / "scalars.csv", index=False)
-    columns = ", ".join(SCALAR_COLUMNS)
-    print(f"\n{export_dir / 'scalars.csv'}: {len(scalars):,} points (every one logged), columns {columns}")
-    if hparams is not None:
-        hparams.to_csv(export_dir / "hparams.csv", index=False)
-        print(f"{export_dir / 'hparams.csv'}: {len(hparams)} trials, columns {', '.join(hparams.columns)}")
-    else:
-        print("No HParams sessions in these logs: no hparams.csv.")
-    if tag is None:
-        print("No epoch loss in these logs to draw: pass --tag to choose one.")
-        return
-    figure_path = export_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', tag)}.png"
-    draw_tag(scalars, tag, smoothing, figure_path)
-    print(f"{figure_path}: {tag} across runs, TensorBoard's smoothing {smoothing:g}")
-
-
-def print_per_run_table(scalars, tag):
-    """Prints the last steps of one tag, a column per run (names shortened to what tells them apart)."""
-    table = per_run_table(scalars, tag)
-    shared, names = short_run_names(table.columns)
-    print(f"\n{tag}, a row per step and a column per run{f' of {shared}/' if shared else ''} (the last steps):")
-    print(table.rename(columns=names).tail(5).to_string(float_format="{:.4f}".format, max_cols=8))
-
-
 # ## Run the lesson
+#
+# A new `exports/<date-time>/` each time (as the lessons' runs, nothing is written over), and a summary that stays a
+# few lines long whatever `--logdir` holds: the files keep everything.
 
 
 def main(argv=None):
-    args = make_parser().parse_args(plumbing.default_argv() if argv is None else list(argv))
-    check_out(args.out)
-    runs = find_runs(args.logdir)
-    scalars, accumulators = read_logdir(runs)
-    tag = chosen_tag(scalars, args.tag)
-    hparams = hparams_table(accumulators, scalars)
-    print(f"Read {len(runs)} runs under {args.logdir}: {len(scalars):,} scalar points of {scalars.tag.nunique()} tags.")
-    if tag is not None:
-        print_per_run_table(scalars, tag)
-    write_export(make_export_dir(args.out), scalars, hparams, tag, args.smoothing)
-    print(f"\nCompare with the tabs:  tensorboard --logdir {shlex.quote(str(args.logdir))}     (Scalars, HParams)")
+    parser = make_parser()
+    args = parser.parse_args(plumbing.default_argv() if argv is None else list(argv))
+    if not 0 <= args.smoothing < 1:  # the range of the Scalars tab's smoothing slider
+        parser.error(f"argument --smoothing: must be from 0 to below 1, got {args.smoothing:g}")
+    logdir, out = Path(args.logdir), args.out and Path(args.out)
+    runs = plumbing.count_runs(logdir) if logdir.is_dir() else 0
+    if runs == 0:
+        plumbing.fail(f"no TensorBoard runs under --logdir {args.logdir!r} (no event file): run a lesson first")
+    if out and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        plumbing.fail(f"--out {args.out!r} already holds files (or is one): give a new or empty directory")
+    scalars, hparams_content = read_logdir(logdir)
+    tags = sorted(set(scalars.tag))
+    print(f"Read {runs} run{'s' * (runs > 1)} under {logdir}: {len(scalars):,} scalar points of {len(tags)} tags.")
+    if scalars.empty:
+        plumbing.fail(f"no scalars under --logdir {args.logdir!r}: its runs hold other tabs' data (images, graphs...)")
+    if args.tag and args.tag not in tags:
+        plumbing.fail(f"no scalar tag {args.tag!r} under --logdir; its tags: {', '.join(tags[:15])}")
+
+    export_dir = out or plumbing.new_run_dir(".", "exports")
+    export_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(scalars, export_dir / "scalars.csv")
+    print(f"\n{export_dir / 'scalars.csv'}: every point, a row each (run, tag, step, wall_time, value)")
+    write_hparams(scalars, hparams_content, export_dir / "hparams.csv")
+    chosen = panels(scalars, args.tag)
+    if chosen:
+        draw(scalars, chosen, args.smoothing, export_dir / "scalars.png")
+        print(f"{export_dir / 'scalars.png'}: a panel per directory, TensorBoard's smoothing {args.smoothing:g}")
+    for panel, (tag, panel_runs) in chosen.items():
+        last = scalars[(scalars.run == panel_runs[-1]) & (scalars.tag == tag)].value.iloc[-1]
+        print(f"  {panel}: {tag} of {len(panel_runs)} run(s), the last logged {last:.4g} ({panel_runs[-1]})")
+        if len(panel_runs) > MAX_CURVES:
+            command = f"python 16_export.py --logdir {shlex.quote(str(logdir / panel))} --tag {shlex.quote(tag)}"
+            print(f"    the last {MAX_CURVES} drawn; all of them, a panel per directory:  {command}")
+    if not chosen:
+        print("No epoch loss to draw: choose a tag of scalars.csv with --tag.")
+    print(f"\nCompare with the tabs:  tensorboard --logdir {shlex.quote(str(logdir))}{plumbing.toggle_note(logdir)}")
 
 
 if __name__ == "__main__":

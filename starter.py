@@ -152,13 +152,13 @@ def normalize_and_augment(batch, seed, flip):
     return make_augment(images.shape[-1], flip)(images, labels, seed=seed)
 
 
-def train_pipeline(dataset, batch_size, jit_compile=True):
-    """Cache (uint8), shuffle, batch, normalize and augment whole batches, prefetch. `jit_compile=False` augments
-    op by op (to debug it: XLA compiles no `tf.print`), with other random numbers from the same seeds."""
+def train_pipeline(dataset, batch_size, jit_compile=True, drop_remainder=False):
+    """Cache (uint8), shuffle, batch (`drop_remainder`: no smaller last batch), normalize and augment whole batches,
+    prefetch. `jit_compile=False` augments op by op (to debug it: XLA compiles no `tf.print`), same seeds."""
     augment_batch = normalize_and_augment if jit_compile else normalize_and_augment.python_function
     # Each batch's seed comes from a stream that the global seed fixes and rerandomize_each_iteration renews.
     batch_seeds = tf.data.Dataset.random(rerandomize_each_iteration=True).batch(2)
-    batches = dataset.train.cache().shuffle(min(SHUFFLE_BUFFER, dataset.num_train)).batch(batch_size)
+    batches = dataset.train.cache().shuffle(min(SHUFFLE_BUFFER, dataset.num_train)).batch(batch_size, drop_remainder)
     return (
         tf.data.Dataset.zip((batches, batch_seeds))
         .map(lambda batch, seed: augment_batch(batch, seed, dataset.flip), num_parallel_calls=AUTOTUNE)

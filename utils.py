@@ -4,21 +4,26 @@ Each function stands alone, so you can copy one into your own project with the i
 - `plot_to_image`: a matplotlib figure -> an image tensor for `tf.summary.image`;
 - `image_grid`: a labelled grid of images as a figure;
 - `get_confusion_matrix` / `plot_confusion_matrix`: a confusion matrix as counts, then as a figure;
-- `create_sprite`: thumbnails packed into one sprite image for the Projector.
+- `create_sprite`: thumbnails packed into one sprite image for the Projector;
+- `tensorboard_smoothing`: a curve smoothed as the Scalars tab smooths it;
+- `y_range_without_outliers`: a chart's y range that leaves out outliers, as the Scalars tab's option does;
+- `read_event_files`: every scalar point of a logdir with TensorBoard's pure-Python reader (no data server);
+- `hparams_table`: the HParams dashboard's table, one row per session, as a pandas DataFrame.
 The TensorBoard calls themselves (`tf.summary.image`, the Projector's config) are in the lessons that teach them.
 """
 
 import io
 import math
+import pathlib
+import posixpath
 
-import cv2
 import matplotlib
 
 # A file-only backend: no window is opened, so the helpers work on servers, in CI and in notebooks.
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import pandas as pd  # noqa: E402
 
 
 def plot_to_image(figure):
@@ -30,6 +35,8 @@ def plot_to_image(figure):
     Returns:
         A uint8 tensor of shape (1, height, width, 4), ready for `tf.summary.image`.
     """
+    import tensorflow as tf  # here, not at the top: the helpers that need no TensorFlow load without it
+
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     # Closing the figure here frees its memory; a training loop that logs a figure every epoch would
@@ -143,6 +150,8 @@ def create_sprite(images, max_size=8192):
         and the (height, width) of each thumbnail. Thumbnails are shrunk when the grid would be larger
         than `max_size`.
     """
+    import cv2
+
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise ValueError(f"create_sprite expects uint8 images, got {images.dtype}")
@@ -160,3 +169,148 @@ def create_sprite(images, max_size=8192):
         row, column = divmod(index, side)
         sprite[row * height : (row + 1) * height, column * width : (column + 1) * width] = image
     return sprite, (height, width)
+
+
+def tensorboard_smoothing(values, weight):
+    """Smooths one series as the Scalars tab does: a debiased exponential moving average.
+
+    As TensorBoard's frontend computes it (`classicSmoothing` in tensorboard/webapp/widgets/line_chart_v2/
+    data_transformer.ts), with n the number of finite values so far:
+        last_0 = 0,   last_n = weight * last_(n-1) + (1 - weight) * value_n,   smoothed_n = last_n / (1 - weight**n)
+    Dividing by 1 - weight**n removes the pull towards the 0 the average starts from: smoothed_1 is value_1. That is
+    pandas' `ewm(alpha=1 - weight, adjust=True)`, which computes it in one pass.
+
+    Args:
+        values: the series, in step order.
+        weight: the tab's smoothing slider, from 0 (the raw values) to below 1.
+
+    Returns:
+        A float NumPy array as long as `values`. A non-finite value (NaN, inf) is kept as it is and not counted;
+        a constant series is returned as it is.
+    """
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    if weight == 0 or len(values) == 0 or np.all(values == values[0]):
+        return values.copy()
+    smoothed = pd.Series(np.where(finite, values, np.nan)).ewm(alpha=1 - weight, ignore_na=True).mean().to_numpy()
+    return np.where(finite, smoothed, values)
+
+
+def y_range_without_outliers(values):
+    """A y range that leaves out the outliers, in the spirit of the Scalars tab's "Ignore outliers in chart scaling".
+
+    Args:
+        values: every value a chart draws.
+
+    Returns:
+        (low, high): the range of the values that lie outside their 5th-95th percentile range by no more than its
+        width, plus a 5% margin; None, to draw everything, when no value is left out (or there are two or fewer).
+    """
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) <= 2:
+        return None
+    low, high = np.percentile(values, [5, 95])
+    kept = values[(low - (high - low) <= values) & (values <= high + (high - low))]
+    if len(kept) == len(values):
+        return None
+    margin = 0.05 * (kept.max() - kept.min()) or 0.05 * abs(kept.max()) or 0.05
+    return kept.min() - margin, kept.max() + margin
+
+
+def read_event_files(logdir):
+    """Reads every scalar point under `logdir`, and the HParams summaries, with TensorBoard's `EventFileLoader`.
+
+    TensorBoard's pure-Python reader, for where its data server is not available: it keeps every event (no
+    downsampling), and turns TF1's simple values into the tensors that TF2 writes. A tag's metadata (its plugin)
+    comes with its first event only, so it is remembered per run and tag.
+
+    Args:
+        logdir: a directory; each directory at or below it that holds event files is a run.
+
+    Returns:
+        (series, hparams): series a list of (run, tag, steps, wall_times, values), one per scalar series, the last
+        three NumPy arrays; hparams {run: {tag: bytes}}, the content of the hparams plugin's summaries in each run.
+    """
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.util import tensor_util
+
+    series, hparams, plugins = {}, {}, {}
+    for path in sorted(pathlib.Path(logdir).rglob("*tfevents*")):
+        run = path.parent.relative_to(logdir).as_posix()
+        for event in event_file_loader.EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                plugin = plugins.setdefault((run, value.tag), value.metadata.plugin_data.plugin_name)
+                if plugin == "scalars":
+                    steps, wall_times, values = series.setdefault((run, value.tag), ([], [], []))
+                    steps.append(event.step)
+                    wall_times.append(event.wall_time)
+                    values.append(tensor_util.make_ndarray(value.tensor).item())
+                elif plugin == "hparams":
+                    hparams.setdefault(run, {})[value.tag] = value.metadata.plugin_data.content
+    return [(run, tag, *map(np.array, columns)) for (run, tag), columns in series.items()], hparams
+
+
+def hparams_table(scalars, hparams_content):
+    """The HParams dashboard's table as a DataFrame: one row per session (a trial), with its run directory.
+
+    A session is a run holding the hparams plugin's session-start summary (`hp.hparams`, `hp.KerasCallback`): its
+    hyperparameters and its trial id (the dashboard's group name). Its metric columns are those declared by the
+    experiment summary (`hp.hparams_config`) nearest at or above its run, each a (group, tag) whose value is the
+    last point of `tag` in the run `<session>/<group>`; with no declaration (KerasTuner writes none), every scalar
+    tag in the session's run and below it. The dashboard averages sessions that share a trial id into one row;
+    here each keeps its own row, so `trial_id.duplicated(keep=False)` finds the rows it would merge.
+
+    Args:
+        scalars: a DataFrame of scalar points with columns `run`, `tag` and `value`, each series in step order.
+        hparams_content: {run: {tag: bytes}}, the content of the hparams plugin's summaries in each run (what a
+            TensorBoard data provider's `list_tensors(plugin_name="hparams")` holds as `plugin_content`).
+
+    Returns:
+        A DataFrame sorted by run: `run`, `trial_id`, the hyperparameters (a column of whole numbers as integers),
+        then the metrics (`group/tag`, NaN where a session logged none); None when no run holds a session.
+    """
+    from tensorboard.plugins.hparams import metadata
+
+    last_values = scalars.groupby(["run", "tag"], observed=True, sort=False)["value"].last()
+
+    def declaration(run):
+        while True:
+            content = hparams_content.get(run, {})
+            if metadata.EXPERIMENT_TAG in content:
+                return metadata.parse_experiment_plugin_data(content[metadata.EXPERIMENT_TAG])
+            if run in (".", ""):
+                return None
+            run = posixpath.dirname(run) or "."
+
+    rows, hparam_names, metric_names = [], {}, {}
+    for run in sorted(hparams_content):
+        if metadata.SESSION_START_INFO_TAG not in hparams_content[run]:
+            continue
+        start = metadata.parse_session_start_info_plugin_data(hparams_content[run][metadata.SESSION_START_INFO_TAG])
+        experiment = declaration(run)
+        declared = [info.name for info in experiment.hparam_infos] if experiment else []
+        row = {"run": run, "trial_id": start.group_name or run}
+        for name in [name for name in declared if name in start.hparams] + sorted(start.hparams):
+            value = start.hparams[name]
+            row[name] = getattr(value, value.WhichOneof("kind")) if value.WhichOneof("kind") else None
+            hparam_names[name] = None
+        if experiment:
+            columns = [(metric.name.group, metric.name.tag) for metric in experiment.metric_infos]
+        else:
+            below = [(r, t) for r, t in last_values.index if r == run or r.startswith(f"{run}/")]
+            columns = sorted({("" if r == run else posixpath.relpath(r, run), t) for r, t in below})
+        for group, tag in columns:
+            name = f"{group}/{tag}" if group else tag
+            metric_names[name] = None
+            row[name] = last_values.get((posixpath.normpath(posixpath.join(run, group)), tag), math.nan)
+        rows.append(row)
+    if not rows:
+        return None
+    table = pd.DataFrame(rows, columns=["run", "trial_id", *hparam_names, *metric_names])
+    for name in hparam_names:
+        column = table[name]
+        # Hyperparameters are logged as floats (32.0): a column of whole numbers goes back to integers.
+        if pd.api.types.is_float_dtype(column) and np.all(column.dropna() % 1 == 0):
+            table[name] = column.astype("Int64")
+    return table

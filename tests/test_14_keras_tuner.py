@@ -68,7 +68,12 @@ def test_each_trial_has_its_curves_in_the_scalars_tab(distributed, dashboard):
 
 def test_the_printed_best_trial_is_the_best_row_and_was_tested(distributed, dashboard):
     _, groups = dashboard
-    match = re.search(r"^chief \| Best trial: (\S+) \(.*\), validation accuracy ([0-9.]+)$", distributed.stdout, re.M)
+    match = re.search(
+        r"^chief \| Best trial: ID (\S+) in the HParams table \(KerasTuner's lines count from 1\): .*, "
+        r"validation accuracy ([0-9.]+)$",
+        distributed.stdout,
+        re.M,
+    )
     assert match, distributed.stdout[-3000:]
     accuracies = {group["name"]: row_metrics(group)[("validation", "epoch_accuracy")] for group in groups}
     # One epoch a trial (--quick): the trial's score is its row's validation accuracy.
@@ -92,12 +97,21 @@ def test_a_run_in_one_process_starts_a_search_of_its_own(one_process, distribute
     assert "Reloading" not in one_process.stdout
     assert len(re.findall(r"^Trial \d+ Complete", one_process.stdout, re.M)) == 2
     assert (one_process.run_dir / "tuner" / "oracle.json").exists()
+    # The best trial is named by its HParams ID, which KerasTuner's own lines show counted from 1.
+    best = re.search(
+        r"^Best trial: ID (\d+) in the HParams table .*validation accuracy ([0-9.]+)$", one_process.stdout, re.M
+    )
+    assert best, one_process.stdout[-3000:]
+    kerastuner = re.search(
+        rf"^Trial {int(best.group(1)) + 1} Complete .*\nval_accuracy: ([0-9.]+)$", one_process.stdout, re.M
+    )
+    assert kerastuner and float(kerastuner.group(1)) == pytest.approx(float(best.group(2)), abs=1e-4)
 
 
 def test_the_run_warns_that_runs_viewed_together_merge_rows_of_the_same_trial(one_process, distributed):
     for run in (one_process, distributed):
         assert run.stdout.strip().splitlines()[-1] == (
-            "Runs of 14 viewed together merge the rows of the same trial number in HParams: compare them in Scalars,"
+            "Runs of 14 viewed together merge the rows of the same trial ID in HParams: compare them in Scalars,"
             " or view one run's directory."
         )
     # What it warns of: every search numbers its trials the same way, so the two runs share trial names.

@@ -16,6 +16,11 @@ from support.shared_checks import assert_no_process_left, interrupt_at
 from tensorboard_server import running_tensorboard
 
 EPOCHS = 2
+# --quick digits: 1,024 training images, 512 a worker; in batches of 100 a worker, 5 full batches and 12 images left
+# over every epoch (computed here, not read from the script).
+WORKERS, BATCH_SIZE, QUICK_TRAIN_IMAGES = 2, 100, 1024
+FULL_BATCHES = QUICK_TRAIN_IMAGES // WORKERS // BATCH_SIZE
+IMAGES_PER_EPOCH = WORKERS * FULL_BATCHES * BATCH_SIZE
 PROFILE = "/data/plugin/profile"
 STEP = "step_num"
 # TensorFlow's C++ log lines from its start-up; anything else on stderr is the script's own.
@@ -28,7 +33,9 @@ multi_worker_script = importlib.import_module("15_multi_worker")
 
 @pytest.fixture(scope="module")
 def two_workers(run_script):
-    return run_script("15_multi_worker.py", "--workers", "2", "--epochs", str(EPOCHS))
+    return run_script(
+        "15_multi_worker.py", "--workers", str(WORKERS), "--epochs", str(EPOCHS), "--batch-size", str(BATCH_SIZE)
+    )
 
 
 def profiler_addresses(stdout):
@@ -50,8 +57,72 @@ def test_the_chief_logged_every_epoch(two_workers):
     accuracies = [value for _, value in tb_read.scalar_series(run, "epoch_accuracy")]
     assert all(0.0 <= accuracy <= 1.0 for accuracy in accuracies)
     # What the progress bar's last line of each epoch showed (with 4 decimals) is what was logged.
-    shown = re.findall(r"accuracy: ([0-9.]+)\n", two_workers.stdout)
+    shown = re.findall(r"^worker 0 \| (\d+)/\1 .* accuracy: ([0-9.]+)$", two_workers.stdout, re.MULTILINE)
+    shown = [accuracy for _, accuracy in shown]
     assert [f"{accuracy:.4f}" for accuracy in accuracies] == shown
+
+
+def test_each_epochs_accuracy_is_a_mean_over_the_full_batches_it_trained(two_workers):
+    # The chief says how many images an epoch trains: every worker's full batches, its remainder left out.
+    assert f"{FULL_BATCHES} batches of {BATCH_SIZE}: {IMAGES_PER_EPOCH:,} of the {QUICK_TRAIN_IMAGES:,}" in (
+        two_workers.stdout
+    )
+    run = tb_read.assert_epoch_scalars(two_workers.run_dir / "train", {"epoch_loss", "epoch_accuracy"}, EPOCHS)
+    for _, accuracy in tb_read.scalar_series(run, "epoch_accuracy"):
+        # Right answers over exactly IMAGES_PER_EPOCH images: a whole number of them. An epoch that also trained a
+        # short batch (the remainder of an earlier pass) would divide by another count.
+        right = accuracy * IMAGES_PER_EPOCH
+        assert right == pytest.approx(round(right), abs=0.01), accuracy
+
+
+def test_every_batch_a_worker_trains_is_full_and_an_epoch_is_each_workers_share(monkeypatch):
+    # The pipelines the script gives each worker, rebuilt here as the strategy would ask for them.
+    import tensorflow as tf
+
+    import starter
+
+    dataset = starter.load_dataset("digits", quick=True, verbose=False)
+    pipelines = {}
+
+    class TwoWorkers:
+        num_replicas_in_sync = WORKERS
+
+        def distribute_datasets_from_function(self, dataset_fn):
+            for index in range(WORKERS):
+                pipelines[index] = dataset_fn(tf.distribute.InputContext(WORKERS, index, WORKERS))
+
+    _, steps_per_epoch, batch_size = multi_worker_script.worker_batches(TwoWorkers(), dataset, BATCH_SIZE)
+    assert steps_per_epoch == FULL_BATCHES and batch_size == BATCH_SIZE
+    for pipeline in pipelines.values():
+        # Three epochs' worth of steps, as the loop takes them from the repeating pipeline.
+        sizes = [int(tf.size(labels)) for _, labels in pipeline.take(3 * steps_per_epoch)]
+        assert sizes == [BATCH_SIZE] * (3 * steps_per_epoch)
+
+
+def test_a_step_returns_the_sum_of_its_images_losses_and_their_count():
+    # An independent computation: Keras' own mean loss of the same model on the same batch, before the update.
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import starter
+
+    strategy = tf.distribute.get_strategy()
+    model = starter.build_cnn((8, 8, 1), 10, dropout=0.0)
+    optimizer = keras.optimizers.SGD(learning_rate=0.1)
+    rng = np.random.default_rng(0)
+    images = rng.random((7, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 10, 7).astype("int64")
+    expected_mean = float(starter.make_loss()(labels, model(images, training=True)))
+    expected_right = int(np.sum(np.argmax(model(images).numpy(), axis=1) == labels))
+    step = multi_worker_script.make_distributed_step(strategy, model, optimizer, global_batch_size=7)
+    loss_sum, right, count = step(iter(tf.data.Dataset.from_tensors((images, labels)))).numpy()
+    assert count == 7 and right == expected_right
+    assert loss_sum / count == pytest.approx(expected_mean, rel=1e-5)
+    assert multi_worker_script.epoch_means(np.array([loss_sum, right, count])) == [
+        ("loss", pytest.approx(expected_mean, rel=1e-5)),
+        ("accuracy", pytest.approx(expected_right / 7)),
+    ]
 
 
 def test_one_profile_holds_the_chiefs_host_with_step_markers(two_workers):
@@ -120,7 +191,7 @@ def test_a_failed_or_endless_capture_is_one_line_from_the_chief(monkeypatch, tmp
     monkeypatch.setattr(multi_worker_script, "PROFILER_START_SECONDS", 0)
     monkeypatch.setattr(multi_worker_script.tf.profiler.experimental.client, "trace", failing_trace)
     multi_worker_script.wait_for_the_capture(None, multi_worker_script.start_profile(True, ["localhost:1"], tmp_path))
-    assert capsys.readouterr().out == "The profile capture failed: no profiler listens there\n"
+    assert capsys.readouterr().out.splitlines()[-1] == "The profile capture failed: no profiler listens there"
     monkeypatch.setattr(multi_worker_script.tf.profiler.experimental.client, "trace", lambda *a, **k: release.wait())
     monkeypatch.setattr(multi_worker_script, "PROFILE_MILLISECONDS", 500)
     monkeypatch.setattr(multi_worker_script, "CAPTURE_MARGIN_SECONDS", 0.5)
@@ -128,7 +199,9 @@ def test_a_failed_or_endless_capture_is_one_line_from_the_chief(monkeypatch, tmp
     multi_worker_script.wait_for_the_capture(None, capture)
     release.set()
     capture.join()
-    assert capsys.readouterr().out == "The profile capture did not end within 1 s; the run goes on without it.\n"
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "The profile capture did not end within 1 s; the run goes on without it."
+    )
 
 
 @pytest.mark.parametrize("workers", ["0", "-1", "two"])

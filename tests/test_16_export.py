@@ -1,5 +1,5 @@
-"""16_export.py: every logged point in scalars.csv, the HParams table as the dashboard builds it, TensorBoard's
-smoothing, and one line for a bad logdir or a damaged event file.
+"""16_export.py: every logged point in scalars.csv (read through TensorBoard's data server, or the pure-Python
+fallback), the HParams table one row per session, a bounded figure and summary, and one line for bad input.
 
 The logs are real runs of 02 and 06 (default and --fit), copied into a logdir of their own; each exported value
 is checked against the event files read here with TensorBoard's lower-level reader, and the HParams table against
@@ -8,7 +8,10 @@ the real server's HParams API.
 
 import importlib
 import math
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -21,9 +24,10 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from support.scripts import assert_quiet, run_python
+from support.scripts import ROOT, assert_quiet, run_python
 
 export = importlib.import_module("16_export")
+import utils  # noqa: E402
 
 SCRIPT = "16_export.py"
 ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
@@ -93,7 +97,13 @@ def test_scalars_csv_holds_every_point_of_the_event_files(lesson_logdir, exporte
     counts = pd.Series([(run, tag) for run, tag, *_ in expected]).value_counts()
     assert counts.max() > 10
     assert {"02_scalars_custom_loop", "06_hparams"} == {run.split("/")[0] for run, *_ in expected}
-    assert "a row per step and a column per run" in stdout
+    run_dirs = {path.parent for path in lesson_logdir.rglob("*tfevents*")}
+    assert f"Read {len(run_dirs)} runs under {lesson_logdir}: {len(expected):,} scalar points of " in stdout
+
+
+def metric_name(group, tag):
+    """A metric's column name in hparams.csv: its tag, after its group's run when it has one (`validation/loss`)."""
+    return f"{group}/{tag}" if group else tag
 
 
 def dashboard_table(logdir, trials):
@@ -109,7 +119,7 @@ def dashboard_table(logdir, trials):
             groups = server.post("/data/plugin/hparams/session_groups", {**request, "sliceSize": 1000})
             return {
                 group["name"]: {
-                    export.metric_name(metric["name"].get("group", ""), metric["name"]["tag"]): metric["value"]
+                    metric_name(metric["name"].get("group", ""), metric["name"]["tag"]): metric["value"]
                     for metric in group["metricValues"]
                 }
                 for group in groups["sessionGroups"]
@@ -124,7 +134,7 @@ def dashboard_table(logdir, trials):
 
         server.wait_until(loaded, what="every row of the HParams table")
         experiment = server.post("/data/plugin/hparams/experiment", {"experimentName": ""})
-    columns = [export.metric_name(m["name"].get("group", ""), m["name"]["tag"]) for m in experiment["metricInfos"]]
+    columns = [metric_name(m["name"].get("group", ""), m["name"]["tag"]) for m in experiment["metricInfos"]]
     return seen[-1], columns
 
 
@@ -139,23 +149,27 @@ def assert_same_table(table, dashboard_rows, columns):
                 assert math.isnan(table.loc[trial_id, column]), (trial_id, column)
 
 
-def test_hparams_csv_is_the_dashboards_table_one_row_per_trial(lesson_logdir, exported):
-    out, _ = exported
-    table = pd.read_csv(out / "hparams.csv", float_precision="round_trip").set_index("trial_id")
-    assert {"units", "dropout", "learning_rate"} <= set(table.columns)
+def test_hparams_csv_has_a_row_per_session_with_its_run_and_the_dashboards_values(lesson_logdir, exported):
+    out, stdout = exported
+    table = pd.read_csv(out / "hparams.csv", float_precision="round_trip").set_index("run")
+    assert list(table.columns[:4]) == ["trial_id", "units", "dropout", "learning_rate"]
+    assert table.units.dtype == np.int64  # whole numbers stay integers (not 32.0)
     experiment_dirs = sorted((lesson_logdir / "06_hparams").iterdir())
     trial_dirs = [path for experiment_dir in experiment_dirs for path in experiment_dir.iterdir() if path.is_dir()]
-    assert len(table) == len(trial_dirs) == table.index.nunique()
+    assert sorted(table.index) == sorted(path.relative_to(lesson_logdir).as_posix() for path in trial_dirs)
     for trial_dir in trial_dirs:
         start = session_start(trial_dir)
-        row = table.loc[start.group_name]
+        row = table.loc[trial_dir.relative_to(lesson_logdir).as_posix()]
+        assert str(row.trial_id) == start.group_name
         for name, value in start.hparams.items():
             assert row[name] == value.number_value
-        assert row["run"] == trial_dir.relative_to(lesson_logdir).as_posix()
+    # 06 names each trial after its run's time too: no two runs share a trial id, so no line on merged rows.
+    assert table.trial_id.is_unique and "averages the rows" not in stdout
     # The dashboard takes the first experiment declaration it finds: served one run of 06 at a time, it shows its own.
     for experiment_dir in experiment_dirs:
         trials = sum(1 for path in experiment_dir.iterdir() if path.is_dir())
-        assert_same_table(table, *dashboard_table(experiment_dir, trials))
+        rows = table[table.index.str.startswith(experiment_dir.relative_to(lesson_logdir).as_posix() + "/")]
+        assert_same_table(rows.set_index(rows.trial_id.astype(str)), *dashboard_table(experiment_dir, trials))
 
 
 def session_start(trial_dir):
@@ -169,24 +183,80 @@ def session_start(trial_dir):
     raise AssertionError(f"no session start in {trial_dir}")
 
 
-def test_the_figure_is_a_png_of_the_default_tag(exported):
+def test_the_figure_is_a_png_with_a_panel_per_lesson(exported):
     out, stdout = exported
-    (figure,) = out.glob("*.png")
-    assert f"{figure}: {figure.stem} across runs, TensorBoard's smoothing 0.6" in stdout
-    assert figure.stem.endswith("loss") and not figure.stem.startswith("batch")
-    height, width, _ = matplotlib.image.imread(figure).shape
-    assert width > 1000 and height > 600
+    assert sorted(path.name for path in out.iterdir()) == ["hparams.csv", "scalars.csv", "scalars.png"]
+    assert f"{out / 'scalars.png'}: a panel per directory, TensorBoard's smoothing 0.6" in stdout
+    assert "  02_scalars_custom_loop: loss of " in stdout and "  06_hparams: " in stdout
+    height, width, _ = matplotlib.image.imread(out / "scalars.png").shape
+    assert width > 1000 and height > 400
+
+
+def test_many_runs_give_a_bounded_legend_summary_and_the_command_for_the_rest(lesson_logdir, tmp_path, monkeypatch):
+    # Six copies of 02's run (36 runs of one lesson) and 06's: over 40 runs, as after a few weeks of lessons.
+    logdir = tmp_path / "logs"
+    (run_02,) = (lesson_logdir / "02_scalars_custom_loop").iterdir()
+    for copy in range(6):
+        shutil.copytree(run_02, logdir / "02_scalars_custom_loop" / f"2026010{copy}-000000")
+    shutil.copytree(lesson_logdir / "06_hparams", logdir / "06_hparams")
+    figures = []
+    monkeypatch.setattr(export.plt, "close", figures.append)
+    result = run_export_in_process(["--logdir", str(logdir), "--out", str(tmp_path / "out")])
+    (figure,) = figures
+    panels = [axes for axes in figure.axes if axes.get_visible()]
+    assert len(panels) == 2
+    for axes in panels:
+        assert 0 < len(axes.get_legend().get_texts()) <= export.MAX_CURVES
+        # The legend lies inside the panel.
+        assert axes.get_window_extent().contains(*axes.get_legend().get_window_extent().p0)
+    assert re.search(r"the last 10 of \d\d runs", panels[0].get_title()), panels[0].get_title()
+    assert "smoothed as in TensorBoard (0.6)" in figure._suptitle.get_text()
+    assert "outlier" not in figure._suptitle.get_text()
+    command = f"python 16_export.py --logdir {logdir / '02_scalars_custom_loop'} --tag loss"
+    assert f"the last 10 drawn; all of them, a panel per directory:  {command}\n" in result
+    assert len(result.splitlines()) <= 15
+    assert 'click "Toggle all runs"' in result.splitlines()[-1]
+
+
+def run_export_in_process(argv):
+    """16's main in this process; returns what it printed (stderr must stay empty)."""
+    import contextlib
+    import io
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        export.main(argv)
+    assert stderr.getvalue() == ""
+    return stdout.getvalue()
+
+
+def test_without_a_data_server_the_pure_python_reader_gives_the_same_points(lesson_logdir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TENSORBOARD_DATA_SERVER_BINARY", str(tmp_path / "no-server-here"))
+    output = run_export_in_process(["--logdir", str(lesson_logdir), "--out", str(tmp_path / "out")])
+    assert output.splitlines()[0].startswith("No TensorBoard data server on this platform (")
+    assert_same_points(read_scalars_csv(tmp_path / "out" / "scalars.csv"), sorted(event_file_points(lesson_logdir)))
+    assert len(pd.read_csv(tmp_path / "out" / "hparams.csv")) == len(list(lesson_logdir.glob("06_hparams/*/*/")))
+
+
+def test_the_export_never_imports_tensorflow(lesson_logdir, tmp_path):
+    code = (
+        "import importlib, sys; export = importlib.import_module('16_export'); "
+        f"export.main(['--logdir', {str(lesson_logdir)!r}, '--out', {str(tmp_path / 'out')!r}]); "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_smoothing_is_tensorboards_debiased_moving_average():
     # Worked by hand with weight 0.5: last = 0.5, 1.75, 1.875, (NaN skipped), 2.9375, divided by 1 - 0.5**n.
-    smoothed = export.tensorboard_smoothing([1.0, 3.0, 2.0, math.nan, 4.0], 0.5)
+    smoothed = utils.tensorboard_smoothing([1.0, 3.0, 2.0, math.nan, 4.0], 0.5)
     np.testing.assert_allclose(smoothed, [1.0, 7 / 3, 15 / 7, math.nan, 47 / 15], rtol=1e-12)
     # The Scalars tab's default weight: 0 / 0.4 = 0, then 0.4 / (1 - 0.36).
-    np.testing.assert_allclose(export.tensorboard_smoothing([0.0, 1.0], 0.6), [0.0, 0.625], rtol=1e-12)
+    np.testing.assert_allclose(utils.tensorboard_smoothing([0.0, 1.0], 0.6), [0.0, 0.625], rtol=1e-12)
     # A constant series is drawn as it is, and weight 0 gives the raw values.
-    assert list(export.tensorboard_smoothing([2.0, 2.0, 2.0], 0.6)) == [2.0, 2.0, 2.0]
-    assert list(export.tensorboard_smoothing([3.0, 1.0, 2.0], 0.0)) == [3.0, 1.0, 2.0]
+    assert list(utils.tensorboard_smoothing([2.0, 2.0, 2.0], 0.6)) == [2.0, 2.0, 2.0]
+    assert list(utils.tensorboard_smoothing([3.0, 1.0, 2.0], 0.0)) == [3.0, 1.0, 2.0]
 
 
 def write_events(run_dir, *events):
@@ -214,7 +284,8 @@ def test_old_style_scalars_and_undeclared_sessions_are_read_as_the_dashboard_rea
     from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
     logdir = tmp_path / "logs"
-    # Two sessions of one trial id (one row, averaged) and one of another; no hp.hparams_config (as KerasTuner).
+    # Two sessions of one trial id (one row each here, one averaged row in the dashboard) and one of another; no
+    # hp.hparams_config (as KerasTuner).
     for run, trial_id, accuracy in (("a", "same", 0.5), ("b", "same", 0.75), ("c", "other", 0.25)):
         start = hparams_summary.hparams_pb({"units": 8, "optimizer": "adam"}, trial_id=trial_id)
         write_events(
@@ -226,29 +297,44 @@ def test_old_style_scalars_and_undeclared_sessions_are_read_as_the_dashboard_rea
         )
         write_events(logdir / run / "validation", scalar_event("loss", 1, accuracy / 2))
     export.main(["--logdir", str(logdir), "--out", str(tmp_path / "out")])
-    assert capsys.readouterr().err == ""
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert "averages the rows of each of these trial ids into one: 'same'\n" in captured.out
     assert_same_points(read_scalars_csv(tmp_path / "out" / "scalars.csv"), sorted(event_file_points(logdir)))
-    table = pd.read_csv(tmp_path / "out" / "hparams.csv").set_index("trial_id")
-    assert list(table.columns[:2]) in (["units", "optimizer"], ["optimizer", "units"])
-    assert list(table.columns[2:]) == ["accuracy", "loss", "validation/loss", "run"]
-    assert table.loc["same", "accuracy"] == pytest.approx(0.625) and table.loc["other", "accuracy"] == 0.25
-    assert table.loc["same", "validation/loss"] == pytest.approx(0.3125) and table.loc["same", "run"] == "a b"
-    assert table.loc["other", "loss"] == pytest.approx(0.75)
-    assert_same_table(table, *dashboard_table(logdir, trials=2))
+    table = pd.read_csv(tmp_path / "out" / "hparams.csv")
+    assert list(table.columns) == ["run", "trial_id", "optimizer", "units", "accuracy", "loss", "validation/loss"]
+    assert list(table.run) == ["a", "b", "c"] and list(table.trial_id) == ["same", "same", "other"]
+    assert list(table.accuracy) == [0.5, 0.75, 0.25] and list(table["validation/loss"]) == [0.25, 0.375, 0.125]
+    assert table.units.dtype == np.int64
+    # The dashboard's rows are the means of the sessions of one trial id.
+    means = table.groupby("trial_id")[["accuracy", "loss", "validation/loss"]].mean()
+    assert_same_table(means, *dashboard_table(logdir, trials=2))
+
+
+def test_logs_without_scalars_are_one_line_and_a_failure(tmp_path, capsys):
+    text = summary_pb2.Summary(
+        value=[summary_pb2.Summary.Value(tag="note", tensor=tensor_util.make_tensor_proto("hi"))]
+    )
+    text.value[0].metadata.plugin_data.plugin_name = "text"
+    write_events(tmp_path / "logs" / "run", event_pb2.Event(step=0, summary=text))
+    line = one_line_error(capsys, ["--logdir", str(tmp_path / "logs"), "--out", str(tmp_path / "out")])
+    assert "no scalars under --logdir" in line
+    assert not (tmp_path / "out").exists()
 
 
 def one_line_error(capsys, argv):
     with pytest.raises(SystemExit) as stopped:
         export.main(argv)
     assert stopped.value.code == 1
-    (line,) = capsys.readouterr().err.strip().splitlines()
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
     assert line.startswith("error: ")
     return line
 
 
 def test_a_missing_or_empty_logdir_is_one_line_and_nothing_is_written(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert "is not a directory" in one_line_error(capsys, ["--logdir", str(tmp_path / "nowhere")])
+    assert "no TensorBoard runs under --logdir" in one_line_error(capsys, ["--logdir", str(tmp_path / "nowhere")])
     (tmp_path / "empty" / "run").mkdir(parents=True)
     (tmp_path / "empty" / "run" / "notes.txt").write_text("no events here")
     assert "no TensorBoard runs" in one_line_error(capsys, ["--logdir", str(tmp_path / "empty")])
@@ -259,7 +345,7 @@ def test_a_missing_logdir_on_the_command_line_is_one_line(tmp_path):
     result = run_python(SCRIPT, "--logdir", str(tmp_path / "nowhere"), timeout=300)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("error: --logdir")
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no TensorBoard runs under --logdir")
 
 
 def test_an_unknown_tag_or_a_used_out_is_one_line_and_nothing_is_written_over(lesson_logdir, tmp_path, capsys):
@@ -283,8 +369,8 @@ def test_each_export_goes_to_a_new_directory(tmp_path, capsys, monkeypatch):
     first, second = sorted((tmp_path / "exports").iterdir())
     assert first != second
     for export_dir in (first, second):
-        assert sorted(path.name for path in export_dir.iterdir()) == ["epoch_loss.png", "scalars.csv"]
-    assert "No HParams sessions" in capsys.readouterr().out
+        assert sorted(path.name for path in export_dir.iterdir()) == ["scalars.csv", "scalars.png"]
+    assert "Read 1 run under logs: 2 scalar points of 1 tags." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupt"])
@@ -303,8 +389,11 @@ def test_a_damaged_event_file_is_one_line_naming_its_run_and_the_others_are_expo
     (logdir / "damaged").mkdir()
     (logdir / "damaged" / event_file.name).write_bytes(bytes(data))
     export.main(["--logdir", str(logdir), "--out", str(tmp_path / "out")])
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("warning: run damaged: ") and event_file.name in line
+    if damage == "corrupt":
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("warning: ") and f"damaged/{event_file.name} is corrupt" in line
+    else:  # TensorBoard reads a file that ends in a partial record as one still being written: no warning
+        assert capsys.readouterr().err == ""
     exported_points = read_scalars_csv(tmp_path / "out" / "scalars.csv")
     good_points = sorted(point for point in event_file_points(logdir) if point[0].startswith("good/"))
     assert_same_points([point for point in exported_points if point[0].startswith("good/")], good_points)
@@ -318,11 +407,15 @@ def test_a_damaged_event_file_is_one_line_naming_its_run_and_the_others_are_expo
 @pytest.mark.parametrize("bad_flag", [["--smoothing", "1"], ["--smoothing", "-0.1"], ["--smoothing", "nan"]])
 def test_bad_flag_values_are_an_argparse_error(bad_flag, capsys):
     with pytest.raises(SystemExit) as stopped:
-        export.make_parser().parse_args(bad_flag)
+        export.main(bad_flag)
     assert stopped.value.code == 2
     assert "error: argument --smoothing" in capsys.readouterr().err.strip().splitlines()[-1]
 
 
-def test_the_shared_flags_that_mean_something_here_are_taken():
-    args = export.make_parser().parse_args(["--quick", "--logdir", "elsewhere"])
-    assert (args.quick, args.logdir, args.smoothing, args.tag, args.out) == (True, "elsewhere", 0.6, None, None)
+def test_only_the_flags_that_do_something_are_taken(capsys):
+    args = export.make_parser().parse_args(["--logdir", "elsewhere"])
+    assert (args.logdir, args.smoothing, args.tag, args.out) == ("elsewhere", 0.6, None, None)
+    for flag in ("--quick", "--epochs"):  # 16 trains nothing
+        with pytest.raises(SystemExit) as stopped:
+            export.make_parser().parse_args([flag])
+        assert stopped.value.code == 2

@@ -15,7 +15,7 @@ import starter
 from support.scripts import MAKES_ITS_OWN_DATA, ROOT, dataset_flags, run_python
 
 NUMBERED_SCRIPTS = sorted(path.name for path in ROOT.glob("[0-9][0-9]_*.py"))
-# 16_export.py trains nothing: of the shared flags it takes --logdir and --quick only (tests/test_16_export.py).
+# 16_export.py trains nothing: of the shared flags it takes --logdir only (tests/test_16_export.py).
 SCRIPTS = [*(script for script in NUMBERED_SCRIPTS if script != "16_export.py"), "starter.py"]
 BAD_FLAGS = [["--epochs", "0"], ["--batch-size", "-1"], ["--dataset", "imagenet"], ["--epochs", "many"]]
 

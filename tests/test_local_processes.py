@@ -1,4 +1,4 @@
-"""plumbing.LocalProcesses, which starts the workers of 14 and 15: a failing or stalled child stops them all with a
+"""launcher.LocalProcesses, which starts the workers of 14 and 15: a failing or stalled child stops them all with a
 one-line error, a child's lines are shown after its name, the finish countdown waits for the leader or the last
 child, a second Ctrl-C kills them, and nothing is left running."""
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import plumbing
+import launcher
 
 from support.shared_checks import assert_no_process_left
 
@@ -20,7 +20,7 @@ from support.shared_checks import assert_no_process_left
 def started(tmp_path, programs, show=True, if_killed=""):
     """LocalProcesses running one small Python program per name, from `programs` ({name: source}), started in that
     order (the first is the leader)."""
-    processes = plumbing.LocalProcesses("15_multi_worker", tmp_path, if_killed=if_killed)
+    processes = launcher.LocalProcesses("15_multi_worker", tmp_path, if_killed=if_killed)
     for name, source in programs.items():
         script = tmp_path / f"{name.replace(' ', '_')}.py"
         script.write_text(source)
@@ -79,7 +79,7 @@ def test_a_child_that_never_ends_is_stopped_at_the_timeout(tmp_path, capsys):
 
 def test_a_worker_that_ends_early_does_not_start_the_finish_countdown(tmp_path, monkeypatch):
     # As a KerasTuner worker that finds no trial left while another still trains one, longer than the countdown.
-    monkeypatch.setattr(plumbing, "FINISH_TIMEOUT_SECONDS", 3)
+    monkeypatch.setattr(launcher, "FINISH_TIMEOUT_SECONDS", 3)
     programs = {"chief": "import time\ntime.sleep(7)\n", "worker 1": "", "worker 2": "import time\ntime.sleep(5)\n"}
     with started(tmp_path, programs) as processes:
         processes.wait(timeout=120)
@@ -88,7 +88,7 @@ def test_a_worker_that_ends_early_does_not_start_the_finish_countdown(tmp_path, 
 
 @pytest.mark.parametrize("ended", [["chief"], ["worker 1", "worker 2"]])
 def test_the_finish_countdown_starts_when_the_leader_or_all_but_one_ended(tmp_path, monkeypatch, capsys, ended):
-    monkeypatch.setattr(plumbing, "FINISH_TIMEOUT_SECONDS", 2)
+    monkeypatch.setattr(launcher, "FINISH_TIMEOUT_SECONDS", 2)
     programs = {name: "" if name in ended else SLEEPER for name in ("chief", "worker 1", "worker 2")}
     with pytest.raises(SystemExit), started(tmp_path, programs) as processes:
         processes.wait(timeout=120)
@@ -102,10 +102,10 @@ LAUNCHER = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-import ctrl_c, plumbing
+import ctrl_c, launcher
 
 def main(argv):
-    with plumbing.LocalProcesses("15_multi_worker", {log_dir!r}) as processes:
+    with launcher.LocalProcesses("15_multi_worker", {log_dir!r}) as processes:
         processes.script = Path({log_dir!r}) / "stubborn.py"
         processes.start("worker 0", [{log_dir!r}], {{}})
         processes.wait(timeout=600)
@@ -120,9 +120,9 @@ STUBBORN = (
 
 def test_a_second_ctrl_c_kills_every_child_before_the_program_ends(tmp_path):
     (tmp_path / "stubborn.py").write_text(STUBBORN)
-    launcher = tmp_path / "launcher.py"
-    launcher.write_text(LAUNCHER.format(root=str(Path(plumbing.__file__).parent), log_dir=str(tmp_path)))
-    process = subprocess.Popen([sys.executable, str(launcher)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    program = tmp_path / "launcher.py"
+    program.write_text(LAUNCHER.format(root=str(Path(launcher.__file__).parent), log_dir=str(tmp_path)))
+    process = subprocess.Popen([sys.executable, str(program)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert process.stdout.readline() == b"worker 0 | ready\n"
         process.send_signal(signal.SIGINT)
@@ -137,33 +137,65 @@ def test_a_second_ctrl_c_kills_every_child_before_the_program_ends(tmp_path):
     assert_no_process_left(str(tmp_path / "stubborn.py"), timeout=2)
 
 
+# A child that stops at once on SIGINT (Python's KeyboardInterrupt), as a lesson's child does at a safe point.
+OBEDIENT = "import time\nprint('ready', flush=True)\ntry:\n    time.sleep(600)\nexcept KeyboardInterrupt:\n    pass\n"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=lambda s: s.name)
+def test_however_the_launcher_ends_its_children_end_with_it(tmp_path, signum):
+    # SIGTERM and SIGHUP: the launcher stops them and says so in one line; SIGKILL: no handler runs, and the child
+    # ends by its parent-death signal (Linux).
+    (tmp_path / "stubborn.py").write_text(OBEDIENT)
+    program = tmp_path / "launcher.py"
+    program.write_text(LAUNCHER.format(root=str(Path(launcher.__file__).parent), log_dir=str(tmp_path)))
+    process = subprocess.Popen([sys.executable, str(program)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout.readline() == b"worker 0 | ready\n"
+        process.send_signal(signum)
+        code = process.wait(timeout=launcher.STOP_GRACE_SECONDS + 5)
+    finally:
+        process.kill()
+        process.wait()
+    assert_no_process_left(str(tmp_path / "stubborn.py"), timeout=5)
+    if signum == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+    else:
+        assert code == 128 + signum
+        expected = launcher.STOPPED_BY_SIGNAL_LINE.format(name=signum.name)
+        assert process.stderr.read().decode().strip().splitlines() == [expected]
+
+
 def test_leaving_the_block_stops_every_child(tmp_path):
     with pytest.raises(KeyboardInterrupt), started(tmp_path, {"worker 0": SLEEPER, "worker 1": SLEEPER}):
         raise KeyboardInterrupt
     assert_no_process_left(str(tmp_path), timeout=1)
 
 
-def test_a_childs_lines_are_shown_after_its_name_and_kept_in_its_log(tmp_path, capsys):
-    program = "import sys\nprint('first')\nsys.stdout.write('1/2 bar\\r2/2 bar\\n')\n"
-    with started(tmp_path, {"chief": program, "worker 1": program}, show=True) as processes:
+def test_a_childs_whole_lines_are_shown_after_its_name_and_kept_in_its_log_as_plain_text(tmp_path, capsys):
+    # A progress bar redraws its line after a carriage return, in colour; the chief's bar is still being drawn
+    # when the worker prints: no line may run into another, and the log holds what a terminal would have shown.
+    bar = "sys.stdout.write('\\x1b[1m1/2\\x1b[0m bar\\r\\x1b[1m2/2\\x1b[0m bar')\nsys.stdout.flush()\n"
+    chief = f"import sys, time\nprint('first')\n{bar}time.sleep(1.5)\nprint(' done')\nsys.stdout.write('last')\n"
+    worker = "import time\ntime.sleep(0.5)\nprint('worker line')\n"
+    with started(tmp_path, {"chief": chief, "worker 1": worker}, show=True) as processes:
         processes.wait(timeout=120)
     shown = capsys.readouterr().out
-    assert "chief | first\n" in shown and "chief | 1/2 bar\rchief | 2/2 bar\n" in shown
-    assert (tmp_path / "chief.log").read_bytes() == b"first\n1/2 bar\r2/2 bar\n"
+    assert shown.splitlines() == ["chief | first", "worker 1 | worker line", "chief | 2/2 bar done", "chief | last"]
+    assert (tmp_path / "chief.log").read_text() == "first\n2/2 bar done\nlast\n"
 
 
 def test_free_ports_are_different_and_free(tmp_path):
     import socket
 
-    ports = plumbing.free_ports(4)
+    ports = launcher.free_ports(4)
     assert len(set(ports)) == 4
     for port in ports:
         with socket.socket() as probe:
-            probe.bind((plumbing.LOCALHOST, port))
+            probe.bind((launcher.LOCALHOST, port))
 
 
 def test_a_child_runs_the_lessons_own_file_also_from_another_directory(tmp_path, monkeypatch):
-    # A notebook has no __file__, and its kernel may run anywhere: the script is found next to plumbing.py.
+    # A notebook has no __file__, and its kernel may run anywhere: the script is found next to launcher.py.
     monkeypatch.chdir(tmp_path)
-    assert plumbing.LocalProcesses("15_multi_worker", tmp_path).script == plumbing.script_path("15_multi_worker")
-    assert plumbing.script_path("14_keras_tuner").is_file()
+    assert launcher.LocalProcesses("15_multi_worker", tmp_path).script == launcher.script_path("15_multi_worker")
+    assert launcher.script_path("14_keras_tuner").is_file()

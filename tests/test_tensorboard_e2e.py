@@ -369,7 +369,11 @@ def test_the_images_page_opens_on_the_labelled_grids_of_03(page, server):
         }"""
     )
     assert tags[0] == "augmented_grid", tags[:5]
-    assert tags.index("augmented_grid") < min(tags.index(tag) for tag in tags if tag.startswith("first_images/"))
+    # The group of single images (its cards drawn as it is scrolled to) is headed below the grids.
+    header = page.get_by_text("first_images", exact=True).first
+    header.wait_for(timeout=60_000)
+    grid = page.get_by_text("augmented_grid", exact=True).filter(visible=True).first
+    assert header.bounding_box()["y"] > grid.bounding_box()["y"]
 
 
 def test_the_browser_shows_the_script_runs(page, server, runs):

@@ -1,9 +1,11 @@
 """Unit tests for every helper in utils.py."""
 
 import inspect
+import math
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -131,7 +133,8 @@ def global_names(code):
 
 def test_each_helper_stands_alone_with_its_imports_and_documents_its_arguments():
     helpers = {utils.plot_to_image, utils.image_grid, utils.get_confusion_matrix, utils.plot_confusion_matrix}
-    helpers |= {utils.create_sprite}
+    helpers |= {utils.create_sprite, utils.tensorboard_smoothing, utils.read_event_files, utils.hparams_table}
+    helpers |= {utils.y_range_without_outliers}
     # utils.py holds only the generic helpers; the TensorBoard calls are in the lessons that teach them.
     assert {value for value in vars(utils).values() if inspect.isfunction(value)} == helpers
     for helper in helpers:
@@ -140,3 +143,81 @@ def test_each_helper_stands_alone_with_its_imports_and_documents_its_arguments()
         # Copied with the module's imports, a helper works: the only globals it uses are imported modules.
         used = global_names(helper.__code__) & set(vars(utils))
         assert all(inspect.ismodule(getattr(utils, name)) for name in used), (helper.__name__, used)
+
+
+def test_smoothing_is_tensorboards_debiased_moving_average():
+    # Worked by hand with weight 0.5: last = 0.5, 1.75, 1.875, (NaN skipped), 2.9375, divided by 1 - 0.5**n.
+    smoothed = utils.tensorboard_smoothing([1.0, 3.0, 2.0, math.nan, 4.0], 0.5)
+    np.testing.assert_allclose(smoothed, [1.0, 7 / 3, 15 / 7, math.nan, 47 / 15], rtol=1e-12)
+    # The Scalars tab's default weight: 0 / 0.4 = 0, then 0.4 / (1 - 0.36); an infinite value is kept, not counted.
+    np.testing.assert_allclose(utils.tensorboard_smoothing([0.0, 1.0], 0.6), [0.0, 0.625], rtol=1e-12)
+    np.testing.assert_allclose(utils.tensorboard_smoothing([1.0, math.inf, 3.0], 0.5), [1.0, math.inf, 7 / 3])
+    # A constant series is drawn as it is, and weight 0 gives the raw values.
+    assert list(utils.tensorboard_smoothing([2.0, 2.0, 2.0], 0.6)) == [2.0, 2.0, 2.0]
+    assert list(utils.tensorboard_smoothing([3.0, 1.0, 2.0], 0.0)) == [3.0, 1.0, 2.0]
+
+
+def hparams_content(summary):
+    """{tag: content} of an hparams plugin summary, as a data provider lists it."""
+    return {value.tag: value.metadata.plugin_data.content for value in summary.value}
+
+
+def test_hparams_table_is_a_row_per_session_with_declared_metrics_and_integer_hyperparameters():
+    from tensorboard.plugins.hparams import api as hp
+    from tensorboard.plugins.hparams import summary_v2
+
+    units, rate = hp.HParam("units", hp.Discrete([16, 32])), hp.HParam("rate", hp.RealInterval(0.0, 1.0))
+    metrics = [hp.Metric("loss", group="validation"), hp.Metric("accuracy")]
+    experiment = hparams_content(summary_v2.hparams_config_pb(hparams=[units, rate], metrics=metrics))
+    content = {"sweep": experiment}
+    for run, trial_id, width in (("sweep/a", "0", 16), ("sweep/b", "0", 32), ("sweep/c", "1", 16)):
+        content[run] = hparams_content(summary_v2.hparams_pb({"rate": 0.5, "units": width}, trial_id=trial_id))
+    scalars = pd.DataFrame(
+        [("sweep/a/validation", "loss", 2.0), ("sweep/a/validation", "loss", 1.5), ("sweep/a", "accuracy", 0.5)]
+        + [("sweep/b/validation", "loss", 1.0), ("sweep/b", "other", 9.0), ("elsewhere", "loss", 7.0)],
+        columns=["run", "tag", "value"],
+    )
+    table = utils.hparams_table(scalars, content)
+    # The declared order of hyperparameters and metrics; the last value of each metric; NaN where none was logged.
+    assert list(table.columns) == ["run", "trial_id", "units", "rate", "validation/loss", "accuracy"]
+    assert list(table.run) == ["sweep/a", "sweep/b", "sweep/c"] and list(table.trial_id) == ["0", "0", "1"]
+    assert list(table.units) == [16, 32, 16] and str(table.units.dtype) == "Int64" and list(table.rate) == [0.5] * 3
+    assert table["validation/loss"].tolist()[:2] == [1.5, 1.0] and math.isnan(table["validation/loss"][2])
+    assert table.accuracy[0] == 0.5 and math.isnan(table.accuracy[1])
+    # Without a declaration, every scalar tag of the session's run and below it is a column.
+    undeclared = {run: value for run, value in content.items() if run != "sweep"}
+    assert list(utils.hparams_table(scalars, undeclared).columns[4:]) == ["accuracy", "validation/loss", "other"]
+    assert utils.hparams_table(scalars, {"sweep": experiment}) is None
+
+
+def test_read_event_files_returns_every_scalar_point_and_the_hparams_summaries(tmp_path):
+    from tensorboard.plugins.hparams import api as hp
+
+    with tf.summary.create_file_writer(str(tmp_path / "sweep" / "a")).as_default():
+        hp.hparams({"units": 8}, trial_id="0")
+        for step in range(12):  # more than EventAccumulator's default sample of 10
+            tf.summary.scalar("loss", 1.0 / (step + 1), step=step)
+        tf.summary.text("note", "not a scalar", step=0)
+    with tf.compat.v1.Graph().as_default(), tf.compat.v1.Session() as session:  # TF1's simple values
+        writer = tf.compat.v1.summary.FileWriter(str(tmp_path / "old"))
+        summary = tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag="accuracy", simple_value=0.25)])
+        writer.add_summary(summary, global_step=3)
+        writer.close()
+        del session
+    series, hparams = utils.read_event_files(tmp_path)
+    by_run_tag = {(run, tag): (steps, wall_times, values) for run, tag, steps, wall_times, values in series}
+    assert set(by_run_tag) == {("sweep/a", "loss"), ("old", "accuracy")}
+    steps, wall_times, values = by_run_tag[("sweep/a", "loss")]
+    assert list(steps) == list(range(12)) and len(wall_times) == 12
+    np.testing.assert_array_equal(values, np.float32(1.0 / (np.arange(12) + 1)))
+    assert list(by_run_tag[("old", "accuracy")][0]) == [3] and list(by_run_tag[("old", "accuracy")][2]) == [0.25]
+    assert list(hparams) == ["sweep/a"] and "_hparams_/session_start_info" in hparams["sweep/a"]
+
+
+def test_y_range_without_outliers_leaves_out_only_what_is_far_off():
+    values = np.concatenate([np.linspace(1.0, 2.0, 50), [195.0]])  # a diverging run's one point
+    low, high = utils.y_range_without_outliers(values)
+    assert low == pytest.approx(1.0 - 0.05) and high == pytest.approx(2.0 + 0.05)
+    # Nothing left out, or too few values: None, so the chart draws everything.
+    assert utils.y_range_without_outliers(np.linspace(1.0, 2.0, 50)) is None
+    assert utils.y_range_without_outliers([1.0, 100.0]) is None

@@ -71,6 +71,13 @@ FLAGS_CELL = """\
 # lists them all. Keep the default --logdir: the TensorBoard cell at the end reads logs/.
 FLAGS = ["--quick"]"""
 
+# 16_export.py trains nothing: its flags say what to read and how to draw it, and it takes none of the lessons' own.
+EXPORT_FLAGS_CELL = """\
+# The export's flags, such as "--logdir", "logs/02_scalars_custom_loop" (default: all of logs/), "--tag",
+# "batch_loss" or "--smoothing", "0"; make_parser().print_help(), once the cells below have run, lists them all.
+FLAGS = []"""
+FLAGS_CELLS = {"16_export": EXPORT_FLAGS_CELL}
+
 RUN_CELL = """\
 # Runs the lesson. The stop button (interrupt the kernel) stops it with one line and keeps what it has logged
 # so far; the kernel, with everything defined above, stays.
@@ -209,7 +216,7 @@ def make_notebook(script):
     cells = [
         nbformat.v4.new_markdown_cell(docstring_markdown(docstring, script.name)),
         nbformat.v4.new_code_cell(setup_cell),
-        nbformat.v4.new_code_cell(FLAGS_CELL),
+        nbformat.v4.new_code_cell(FLAGS_CELLS.get(script.stem, FLAGS_CELL)),
     ]
     for kind, source in script_cells(script):
         new_cell = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell

@@ -104,7 +104,7 @@ TAG_FILTERS = {"13_time_series.png": "^(batch_loss|epoch_accuracy|confusion_matr
 # 16_export.py has no tab: its picture is the figure it draws from the newest runs of these scripts (02's batch loss
 # at each learning rate, smoothed as the Scalars tab smooths it).
 EXPORT_SOURCES = ("02_scalars_custom_loop.py", "06_hparams.py")
-EXPORT_FLAGS, EXPORT_FIGURE, EXPORT_PICTURE = ["--tag", "batch_loss"], "batch_loss.png", "16_export.png"
+EXPORT_FLAGS, EXPORT_FIGURE, EXPORT_PICTURE = ["--tag", "batch_loss"], "scalars.png", "16_export.png"
 
 
 def export_figure(logdir, scratch):

@@ -1,8 +1,11 @@
 """Checks that several test files share: running a script and pressing Ctrl-C at a marker, and the training images
 that 03_images.py logs before and after augmentation."""
 
+import contextlib
+import ipaddress
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,8 +22,9 @@ from support.scripts import ROOT, dataset_flags
 MAX_SHIFT = 0.1 * 255
 
 
-def interrupt_at(script, extra, stream, marker, presses, logdir, timeout=180):
-    """Runs the script, sends `presses` SIGINTs as soon as `marker` appears; returns (code, stdout, stderr)."""
+def interrupt_at(script, extra, stream, marker, presses, logdir, timeout=180, signum=signal.SIGINT, at_marker=None):
+    """Runs the script, sends `presses` SIGINTs (or `signum`) as soon as `marker` appears, after calling
+    `at_marker(process)` if given; returns (code, stdout, stderr)."""
     command = [sys.executable, script, "--quick", *dataset_flags(script), "--logdir", str(logdir), *extra]
     process = subprocess.Popen(
         command,
@@ -45,10 +49,12 @@ def interrupt_at(script, extra, stream, marker, presses, logdir, timeout=180):
             assert process.poll() is None, f"{script} ended before {marker!r}:\n{''.join(captured['stderr'])[-2000:]}"
             assert time.monotonic() < deadline, f"{script} never printed {marker!r}"
             time.sleep(0.01)
+        if at_marker is not None:
+            at_marker(process)
         for press in range(presses):
             if press:
                 time.sleep(0.05)
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signum)
         code = process.wait(timeout=120)
     finally:
         if process.poll() is None:
@@ -102,3 +108,31 @@ def assert_no_process_left(text, timeout=30):
     while processes_mentioning(text) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not processes_mentioning(text), f"processes left running: {processes_mentioning(text)}"
+
+
+def listening_sockets(pids):
+    """(address, port) of every TCP socket that the processes `pids` listen on, read from /proc (Linux)."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:["):
+                        inodes.add(link[len("socket:[") : -1])
+    found = []
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            (address, port), state, inode = fields[1].split(":"), fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                # The kernel writes each 32-bit word of the address in the machine's (little-endian) byte order.
+                raw = b"".join(bytes.fromhex(address[i : i + 8])[::-1] for i in range(0, len(address), 8))
+                found.append((socket.inet_ntop(family, raw), int(port, 16)))
+    return found
+
+
+def is_loopback(address):
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses."""
+    ip = ipaddress.ip_address(address)
+    return ip.is_loopback or (ip.version == 6 and ip.ipv4_mapped is not None and ip.ipv4_mapped.is_loopback)
