@@ -173,7 +173,7 @@ def measure_best_trial(tuner, args, dataset):
 # who each one is: `KERASTUNER_TUNER_ID` (`chief`, or a worker's name), and `KERASTUNER_ORACLE_IP` and
 # `KERASTUNER_ORACLE_PORT`, where the chief listens. The chief holds the search (the "oracle") and hands each
 # worker a trial when it asks, over gRPC; the workers train. Here they are processes on this machine, on a free
-# localhost port, started and stopped by the plumbing; the same variables work across machines.
+# localhost port, started and stopped by launcher.py; the same variables work across machines.
 
 
 def launch_chief_and_workers(args):

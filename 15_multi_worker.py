@@ -342,7 +342,7 @@ def main(argv=None):
     else:
         run_dir = launch_local_workers(args)
         print(ACROSS_MACHINES)
-    plumbing.print_view_command(run_dir, "Scalars and Profile")
+    plumbing.print_view_command(run_dir, "Scalars and Profile", whole_curve_note=True)
 
 
 if __name__ == "__main__":

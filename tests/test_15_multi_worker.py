@@ -115,7 +115,7 @@ def test_a_step_returns_the_sum_of_its_images_losses_and_their_count():
     labels = rng.integers(0, 10, 7).astype("int64")
     expected_mean = float(starter.make_loss()(labels, model(images, training=True)))
     expected_right = int(np.sum(np.argmax(model(images).numpy(), axis=1) == labels))
-    step = multi_worker_script.make_distributed_step(strategy, model, optimizer, global_batch_size=7)
+    step = multi_worker_script.make_distributed_step(strategy, model, optimizer, global_batch_size=10)
     loss_sum, right, count = step(iter(tf.data.Dataset.from_tensors((images, labels)))).numpy()
     assert count == 7 and right == expected_right
     assert loss_sum / count == pytest.approx(expected_mean, rel=1e-5)

@@ -52,14 +52,15 @@ def test_a_launcher_ended_by_a_signal_leaves_no_process_and_clean_logs(tmp_path,
         signum=signum,
         at_marker=look_at_the_sockets if signum == signal.SIGTERM else None,
     )
-    assert code == -signum if signum == signal.SIGKILL else 128 + signum, stderr[-3000:]
+    expected_code = -signum if signum == signal.SIGKILL else 128 + signum
+    assert code == expected_code, stderr[-3000:]
     assert_no_process_left(str(tmp_path), timeout=LEFT_AFTER_SECONDS)
     if signum != signal.SIGKILL:
         own_lines = [line for line in stderr.splitlines() if line.strip() and not TF_STARTUP_LINE.match(line)]
         assert own_lines == [launcher.STOPPED_BY_SIGNAL_LINE.format(name=signum.name)], stderr[-3000:]
         assert "Logs written to" not in stdout
     logs = list(tmp_path.glob(f"{lesson}/*/*.log"))
-    assert len(logs) == 3 if lesson == "14_keras_tuner" else 2, logs
+    assert len(logs) == (3 if lesson == "14_keras_tuner" else 2), logs
     for log in logs:
         text = log.read_text()
         assert not any(fragment in text for fragment in CRASH_FRAGMENTS), (log.name, text[-2000:])

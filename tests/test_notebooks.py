@@ -161,8 +161,8 @@ def test_a_literate_lesson_becomes_prose_and_code_cells(tmp_path):
 @pytest.mark.parametrize(
     ("logdir", "magic"),
     [
-        # A header that still names the lesson's directory: the cell shows the newest run all the same.
-        ("logs/99_sample", '%tensorboard --logdir "{newest_run}" --samples_per_plugin images=1000'),
+        # The lessons' form, the run's directory: the cell shows the lesson's newest run.
+        ("logs/99_sample/<run>", '%tensorboard --logdir "{newest_run}" --samples_per_plugin images=1000'),
         # A script that shows another directory than its own runs' (all of logs/): that directory.
         ("logs", "%tensorboard --logdir logs --samples_per_plugin images=1000"),
     ],

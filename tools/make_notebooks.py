@@ -155,15 +155,15 @@ def view_command(docstring):
 
 
 def tensorboard_cell(command, script_name):
-    """The %tensorboard cell for a "View it:" command. For `tensorboard --logdir logs/<lesson>/<run> [flags]`, or
-    the older `--logdir logs/<lesson> [flags]`, the cell shows the lesson's newest run, with the same flags; for
-    any other directory without a placeholder (`--logdir logs`), that directory."""
+    """The %tensorboard cell for a "View it:" command. For `tensorboard --logdir logs/<lesson>/<run> [flags]` the
+    cell shows the lesson's newest run, with the same flags; for any other directory without a placeholder
+    (`--logdir logs`), that directory."""
     words = shlex.split(command)
     if words[:2] != ["tensorboard", "--logdir"] or len(words) < 3:
         fail(f'{script_name}: its "View it:" line must start with `tensorboard --logdir`')
     lesson_dir = f"logs/{Path(script_name).stem}"
     other_flags = "".join(f" {shlex.quote(word)}" for word in words[3:])
-    if words[2].rstrip("/") in (lesson_dir, f"{lesson_dir}/<run>"):
+    if words[2] == f"{lesson_dir}/<run>":
         return TENSORBOARD_CELL.format(lesson_dir=lesson_dir, other_flags=other_flags, load=LOAD_TENSORBOARD)
     if "<" in words[2]:
         fail(f'{script_name}: the only placeholder its "View it:" line may hold is --logdir {lesson_dir}/<run>')
