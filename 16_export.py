@@ -154,10 +154,11 @@ def write_hparams(scalars, hparams_content, path):
 
 # ## A figure for a report
 #
-# One panel per directory under `--logdir` (a lesson, when it is `logs`), each drawing one tag across the runs in
-# it as the Scalars tab draws it: smoothed with TensorBoard's formula (`utils.tensorboard_smoothing`), the raw values
-# faint behind, and at most MAX_CURVES runs, the last by name (the latest, for the lessons' date-time names), so that
-# the legend stays readable. The script prints the command that draws the others.
+# One panel per directory under `--logdir` (a lesson, when it is `logs`; the last MAX_PANELS by name, the others a
+# command away), each drawing one tag across the runs in it as the Scalars tab draws it: smoothed with TensorBoard's
+# formula (`utils.tensorboard_smoothing`), the raw values faint behind, and at most MAX_CURVES runs, the last by name
+# (the latest, for the lessons' date-time names), so that the legend stays readable. The script prints the command
+# that draws the others.
 
 
 def panels(scalars, tag):
