@@ -4,6 +4,7 @@ Event files that parse are not yet a working tab: this asks the server, through 
 page reads, whether each dashboard is active and holds the right script's data.
 """
 
+import contextlib
 import importlib
 import json
 import re
@@ -351,9 +352,22 @@ def test_the_browser_shows_the_scripts_tags(page, server, tab, text):
     page.get_by_text(text, exact=True).filter(visible=True).first.wait_for(timeout=60_000)
 
 
-def test_the_images_page_opens_on_the_labelled_grids_of_03(page, server):
+@contextlib.contextmanager
+def own_run_served(runs, shared_logdir, script, expected_run, *flags):
+    """A TensorBoard on `script`'s own run directory, as the command it prints serves it. The shared logdir holds
+    more than 40 runs by the end of a session, and above 40 the page ticks none: its cards would stay empty."""
+    with running_tensorboard(shared_logdir / runs[script], *flags, expected_runs=[expected_run]) as own_server:
+        yield own_server
+
+
+def test_the_images_page_opens_on_the_labelled_grids_of_03(page, runs, shared_logdir):
     """The page groups tags by what comes before their first `/` and sorts the groups: 03's single images
     (`first_images/...`) come after its grids, so the picture the README shows is the first card."""
+    with own_run_served(runs, shared_logdir, "03_images.py", ".", "--samples_per_plugin", "images=1000") as server:
+        images_page_opens_on_the_grids(page, server)
+
+
+def images_page_opens_on_the_grids(page, server):
     page.goto(f"{server.url}/#images")
     page.get_by_text("augmented_grid", exact=True).filter(visible=True).first.wait_for(timeout=60_000)
     # The tag of every image card, in page order (the cards live in shadow roots).
@@ -394,7 +408,13 @@ def test_the_browser_shows_the_debugger_v2_alerts_of_12(page, debugger_server):
     page.get_by_text("Log:0", exact=True).filter(visible=True).first.wait_for(timeout=60_000)
 
 
-def test_the_browser_shows_the_audio_cards_of_17_named_by_key_and_prediction(page, server):
+def test_the_browser_shows_the_audio_cards_of_17_named_by_key_and_prediction(page, runs, shared_logdir):
+    every_clip = ("--samples_per_plugin", "audio=1000")
+    with own_run_served(runs, shared_logdir, "17_audio.py", "validation", *every_clip) as server:
+        audio_cards_are_named_and_play(page, server)
+
+
+def audio_cards_are_named_and_play(page, server):
     page.goto(f"{server.url}/#audio")
     card_title = re.compile(r"^key \S/heard as \S$")
     page.get_by_text(card_title).filter(visible=True).first.wait_for(timeout=60_000)
@@ -406,7 +426,12 @@ def test_the_browser_shows_the_audio_cards_of_17_named_by_key_and_prediction(pag
     assert server.get(f"/{source}", raw=True).startswith(b"RIFF")  # a WAV file
 
 
-def test_the_browser_draws_the_point_cloud_of_18_when_the_mesh_tab_opens(page, server):
+def test_the_browser_draws_the_point_cloud_of_18_when_the_mesh_tab_opens(page, runs, shared_logdir):
+    with own_run_served(runs, shared_logdir, "18_mesh.py", ".") as server:
+        point_cloud_is_drawn_in_class_colours(page, server)
+
+
+def point_cloud_is_drawn_in_class_colours(page, server):
     import numpy as np
 
     mesh_script = importlib.import_module("18_mesh")
