@@ -159,8 +159,10 @@ def test_on_cifar10_the_cloud_has_a_point_per_held_out_image_and_the_legend_name
         mesh_script.main(["--dataset", "cifar10", "--epochs", "1", "--batch-size", "16", "--logdir", str(tmp_path)])
     (run_dir,) = (tmp_path / "18_mesh").iterdir()
     run = tb_read.load(run_dir)
-    ((_, vertices),) = tb_read.tensor_values(run, "features_VERTEX")
-    ((_, colours),) = tb_read.tensor_values(run, "features_COLOR")
-    assert vertices.shape == colours.shape == (1, 40, 3)
+    # Before training (step 0) and after the one epoch (step 1).
+    vertices = tb_read.tensor_values(run, "features_VERTEX")
+    colours = tb_read.tensor_values(run, "features_COLOR")
+    assert [step for step, _ in vertices] == [step for step, _ in colours] == [0, 1]
+    assert all(value.shape == (1, 40, 3) for _, value in vertices + colours)
     ((_, table),) = tb_read.tensor_values(run, "legend")
     assert "| airplane | blue |" in table.item().decode() and "| truck | cyan |" in table.item().decode()
