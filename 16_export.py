@@ -8,12 +8,13 @@ View it:  tensorboard --logdir logs     (the same runs in the Scalars and HParam
 Output:   a new exports/<date-time>/ (the script prints it): scalars.csv, hparams.csv and scalars.png
 """
 
-# ctrl_c first, before TensorFlow: a Ctrl-C during the imports stops cleanly (ctrl_c.py); 16 never imports it.
+# ctrl_c first, before TensorFlow: a Ctrl-C during the imports stops cleanly (ctrl_c.py); 16 never imports TensorFlow.
 import ctrl_c
 
 import argparse
 import contextlib
 import math
+import os
 import queue
 import shlex
 import subprocess
@@ -26,7 +27,6 @@ from pathlib import Path
 import grpc
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from matplotlib.ticker import MaxNLocator
 from tensorboard.context import RequestContext
 from tensorboard.data import grpc_provider, server_ingester
@@ -39,7 +39,6 @@ DEFAULT_SMOOTHING = 0.6  # the Scalars tab's default smoothing
 LOAD_TIMEOUT_SECONDS = 600  # for the data server's one pass over every event file
 MAX_CURVES, MAX_PANELS = 10, 12  # what one panel's legend and one figure hold, to stay readable
 MAX_DRAWN = 2_000  # points drawn a curve: a panel is about 600 pixels wide (the Scalars tab draws 1,000)
-LARGE_MESSAGES = [("grpc.max_receive_message_length", 2**31 - 1)]  # every point in one answer
 
 
 def make_parser():
@@ -75,7 +74,8 @@ def data_server(logdir):
         port_file = Path(temp) / "port"
         command = [binary, f"--logdir={logdir}", "--reload=once", "--samples-per-plugin=scalars=all", "--port=0"]
         command += [f"--port-file={port_file}", "--die-after-stdin", "--verbose"]
-        server = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        environment = {**os.environ, "RUST_LOG": "info"}  # that line is logged whatever RUST_LOG the shell sets
+        server = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
         lines = queue.Queue()
         threading.Thread(target=lambda: [*map(lines.put, server.stderr), lines.put("")], daemon=True).start()
         try:
@@ -85,7 +85,8 @@ def data_server(logdir):
                     plumbing.fail(f"TensorBoard's data server stopped (exit status {server.wait()}) reading {logdir}")
                 if "Read error in" in line:  # a corrupt record: the server reads that file no further
                     warnings.append(line.split("Read error in ", 1)[1].split(": ")[0])
-            channel = grpc.insecure_channel(f"localhost:{port_file.read_text().strip()}", LARGE_MESSAGES)
+            every_point = [("grpc.max_receive_message_length", 2**31 - 1)]  # all of them in one answer
+            channel = grpc.insecure_channel(f"localhost:{port_file.read_text().strip()}", every_point)
             yield grpc_provider.make_stub(channel), warnings
         except queue.Empty:
             plumbing.fail(f"TensorBoard's data server did not finish reading {logdir} in {LOAD_TIMEOUT_SECONDS} s")
@@ -95,7 +96,8 @@ def data_server(logdir):
 
 
 # Every point of every scalar series, run by run and tag by tag: the response holds each series as three arrays
-# (steps, wall times, values), which NumPy takes whole, and pandas makes the table from those arrays.
+# (steps, wall times, values), which NumPy takes whole, and `utils.scalar_table` makes one DataFrame of them, in
+# (run, tag) order (the server lists runs in no fixed order). The HParams summaries come from the same server.
 
 
 def read_scalars(stub):
@@ -103,28 +105,9 @@ def read_scalars(stub):
     request = data_provider_pb2.ReadScalarsRequest(plugin_filter={"plugin_name": "scalars"})
     request.downsample.num_points = 2**62  # more than any series holds: every point
     series = [(run.run_name, tag.tag_name, tag.data) for run in stub.ReadScalars(request).runs for tag in run.tags]
-    return scalar_table(
+    return utils.scalar_table(
         [(run, tag, np.array(d.step), np.array(d.wall_time), np.array(d.value)) for run, tag, d in series]
     )
-
-
-def scalar_table(series):
-    """[(run, tag, steps, wall_times, values)] as one DataFrame, a row per point (run and tag as categories)."""
-    lengths = [len(steps) for _, _, steps, _, _ in series]
-    columns = {}
-    for name, index in (("run", 0), ("tag", 1)):
-        labels = pd.Categorical([item[index] for item in series])
-        columns[name] = pd.Categorical.from_codes(np.repeat(labels.codes, lengths), labels.categories)
-    for name, index, dtype in (("step", 2, np.int64), ("wall_time", 3, np.float64), ("value", 4, np.float64)):
-        columns[name] = np.concatenate([item[index] for item in series]).astype(dtype) if series else []
-    return pd.DataFrame(columns)
-
-
-def read_hparams(stub):
-    """{run: {tag: content}} of the HParams plugin's summaries, through the same server's data provider API."""
-    provider = grpc_provider.GrpcDataProvider("data server", stub)
-    tensors = provider.list_tensors(RequestContext(), experiment_id="", plugin_name="hparams")
-    return {run: {tag: series.plugin_content for tag, series in tags.items()} for run, tags in tensors.items()}
 
 
 def read_logdir(logdir):
@@ -133,32 +116,22 @@ def read_logdir(logdir):
         with data_server(logdir) as (stub, damaged):
             for path in damaged:
                 print(f"warning: {path} is corrupt: read as TensorBoard reads it, up to the damage", file=sys.stderr)
-            return read_scalars(stub), read_hparams(stub)
+            provider = grpc_provider.GrpcDataProvider("data server", stub)  # the HParams tab's reads: {run: {tag: ...}}
+            hparams = provider.list_tensors(RequestContext(), experiment_id="", plugin_name="hparams")
+            hparams = {run: {tag: t.plugin_content for tag, t in tags.items()} for run, tags in hparams.items()}
+            return read_scalars(stub), hparams
     except server_ingester.NoDataServerError as error:
-        # TensorBoard's pure-Python reader, event by event, gives the same points about 15 times slower.
+        # TensorBoard's pure-Python reader, event by event, gives the same points about 10 times slower.
         print(f"No TensorBoard data server on this platform ({error}): reading with the slower EventFileLoader.")
-        series, hparams = utils.read_event_files(logdir)
-        return scalar_table(series), hparams
+        return utils.read_event_files(logdir)
 
 
-# ## pandas and the CSV
+# ## pandas, the CSV and the HParams table
 #
 # One row per point is the tidy form that pandas, a spreadsheet or a plotting library all take. The table most
 # people look at, one tag with a row per step and a column per run, is one pivot away:
 #     scalars[scalars.tag == "loss"].pivot_table(index="step", columns="run", values="value", observed=True)
-# The CSV keeps every point of every run, each value in full; pyarrow's writer, when installed, is 5x faster.
-
-
-def write_csv(table, path):
-    """Writes a DataFrame to a CSV file, with pyarrow's writer when it is installed, else pandas'."""
-    try:
-        import pyarrow.csv
-    except ImportError:
-        return table.to_csv(path, index=False)
-    pyarrow.csv.write_csv(pyarrow.Table.from_pandas(table, preserve_index=False), path)
-
-
-# ## The HParams table
+# The CSV keeps every point of every run, each value in full (`utils.write_csv`: pyarrow's writer when installed).
 #
 # `utils.hparams_table` builds the HParams dashboard's table from the same read: one row per session (a trial) with
 # its run directory, hyperparameters and the last value of each metric. The dashboard averages the sessions that
@@ -171,7 +144,7 @@ def write_hparams(scalars, hparams_content, path):
     hparams = utils.hparams_table(scalars, hparams_content)
     if hparams is None:
         return
-    write_csv(hparams, path)
+    utils.write_csv(hparams, path)
     print(f"{path}: {len(hparams)} HParams sessions, a row each with its run directory")
     shared = list(dict.fromkeys(hparams.trial_id[hparams.trial_id.duplicated()]))
     if shared:
@@ -181,21 +154,25 @@ def write_hparams(scalars, hparams_content, path):
 
 # ## A figure for a report
 #
-# One panel per directory under `--logdir` (a lesson, when it is `logs`), each drawing one tag across the runs in
-# it as the Scalars tab draws it: smoothed with TensorBoard's formula (`utils.tensorboard_smoothing`), the raw values
-# faint behind, and at most MAX_CURVES runs, the last by name (the latest, for the lessons' date-time names), so that
-# the legend stays readable. The script prints the command that draws the others.
+# One panel per directory under `--logdir` (a lesson, when it is `logs`; the last MAX_PANELS by name, the others a
+# command away), each drawing one tag across the runs in it as the Scalars tab draws it: smoothed with TensorBoard's
+# formula (`utils.tensorboard_smoothing`), the raw values faint behind, and at most MAX_CURVES runs, the last by name
+# (the latest, for the lessons' date-time names), so that the legend stays readable. The script prints the command
+# that draws the others.
 
 
 def panels(scalars, tag):
-    """{panel: (tag, [runs])}: each top directory under --logdir, its tag (--tag, else its first epoch loss), runs."""
-    found = {}
+    """{panel: (tag, [runs])} for each top directory under --logdir with the tag to draw (--tag, else its first epoch
+    loss), in name order; and the directories without it."""
+    found, seen = {}, {}
     for run, name in scalars[["run", "tag"]].drop_duplicates().sort_values(["run", "tag"]).itertuples(index=False):
         panel = run.split("/")[0] if "/" in run else "."
-        wanted = tag or found.get(panel, [None])[0] or (name if name.endswith("loss") and "batch" not in name else "")
+        seen[panel] = None
+        epoch_loss = name if name.endswith("loss") and "batch" not in name else None
+        wanted = tag or (found[panel][0] if panel in found else epoch_loss)
         if name == wanted:
             found.setdefault(panel, (name, []))[1].append(run)
-    return dict(list(found.items())[:MAX_PANELS])
+    return found, [panel for panel in seen if panel not in found]
 
 
 def draw(scalars, chosen, smoothing, path):
@@ -215,12 +192,11 @@ def draw(scalars, chosen, smoothing, path):
             drawn += [values, smoothed]
         # As in the tab, a diverging run does not flatten the others: its outliers go off the chart, said in the title.
         limits = utils.y_range_without_outliers(np.concatenate(drawn))
-        axes.set_ylim(limits)
         where = "" if panel == "." else f"{panel}: "
         latest = f"the last {MAX_CURVES} of " if len(runs) > MAX_CURVES else ""
         off = "; outliers off the chart" if limits else ""
         axes.set_title(f"{where}{tag}, {latest}{len(runs)} run{'s' * (len(runs) > 1)}{off}", fontsize="medium")
-        axes.set_xlabel("step")
+        axes.set(xlabel="step", ylim=limits)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.grid(alpha=0.3)
         axes.legend(fontsize="x-small")
@@ -238,6 +214,10 @@ def draw(scalars, chosen, smoothing, path):
 # few lines long whatever `--logdir` holds: the files keep everything.
 
 
+def counted(number, noun):
+    return f"{number:,} {noun}{'s' * (number != 1)}"
+
+
 def main(argv=None):
     parser = make_parser()
     args = parser.parse_args(plumbing.default_argv() if argv is None else list(argv))
@@ -250,30 +230,37 @@ def main(argv=None):
     if out and out.exists() and (not out.is_dir() or any(out.iterdir())):
         plumbing.fail(f"--out {args.out!r} already holds files (or is one): give a new or empty directory")
     scalars, hparams_content = read_logdir(logdir)
-    tags = sorted(set(scalars.tag))
-    print(f"Read {runs} run{'s' * (runs > 1)} under {logdir}: {len(scalars):,} scalar points of {len(tags)} tags.")
     if scalars.empty:
         plumbing.fail(f"no scalars under --logdir {args.logdir!r}: its runs hold other tabs' data (images, graphs...)")
+    tags = sorted(set(scalars.tag))
+    print(f"Read {counted(runs, 'run')} under {logdir}: {len(scalars):,} scalar points of {counted(len(tags), 'tag')}.")
     if args.tag and args.tag not in tags:
         plumbing.fail(f"no scalar tag {args.tag!r} under --logdir; its tags: {', '.join(tags[:15])}")
 
     export_dir = out or plumbing.new_run_dir(".", "exports")
     export_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(scalars, export_dir / "scalars.csv")
+    utils.write_csv(scalars, export_dir / "scalars.csv")
     print(f"\n{export_dir / 'scalars.csv'}: every point, a row each (run, tag, step, wall_time, value)")
     write_hparams(scalars, hparams_content, export_dir / "hparams.csv")
-    chosen = panels(scalars, args.tag)
+    found, without_tag = panels(scalars, args.tag)
+    chosen = dict(list(found.items())[-MAX_PANELS:])  # the last by name (the latest, for date-time names)
     if chosen:
         draw(scalars, chosen, args.smoothing, export_dir / "scalars.png")
         print(f"{export_dir / 'scalars.png'}: a panel per directory, TensorBoard's smoothing {args.smoothing:g}")
-    for panel, (tag, panel_runs) in chosen.items():
-        last = scalars[(scalars.run == panel_runs[-1]) & (scalars.tag == tag)].value.iloc[-1]
-        print(f"  {panel}: {tag} of {len(panel_runs)} run(s), the last logged {last:.4g} ({panel_runs[-1]})")
-        if len(panel_runs) > MAX_CURVES:
-            command = f"python 16_export.py --logdir {shlex.quote(str(logdir / panel))} --tag {shlex.quote(tag)}"
-            print(f"    the last {MAX_CURVES} drawn; all of them, a panel per directory:  {command}")
-    if not chosen:
+        if others := list(found)[: -len(chosen)]:
+            command = f"python 16_export.py --logdir {shlex.quote(str(logdir / others[0]))}"
+            print(f"  the last {MAX_PANELS} of {len(found)} directories; the others, one at a time:  {command}")
+        for panel, (tag, panel_runs) in chosen.items():
+            latest = panel_runs[-1]
+            last = scalars[(scalars.run == latest) & (scalars.tag == tag)].value.iloc[-1]
+            print(f"  {panel}: {tag} of {counted(len(panel_runs), 'run')}; the last value of {latest}: {last:.4g}")
+            if len(panel_runs) > MAX_CURVES:
+                command = f"python 16_export.py --logdir {shlex.quote(str(logdir / panel))} --tag {shlex.quote(tag)}"
+                print(f"    the last {MAX_CURVES} drawn; all of them, a panel per directory:  {command}")
+    else:
         print("No epoch loss to draw: choose a tag of scalars.csv with --tag.")
+    if args.tag and without_tag:
+        print(f"  No {args.tag} in {', '.join(without_tag[:6])}{' ...' * (len(without_tag) > 6)}: no panel for them.")
     print(f"\nCompare with the tabs:  tensorboard --logdir {shlex.quote(str(logdir))}{plumbing.toggle_note(logdir)}")
 
 

@@ -7,7 +7,9 @@ Each function stands alone, so you can copy one into your own project with the i
 - `create_sprite`: thumbnails packed into one sprite image for the Projector;
 - `tensorboard_smoothing`: a curve smoothed as the Scalars tab smooths it;
 - `y_range_without_outliers`: a chart's y range that leaves out outliers, as the Scalars tab's option does;
+- `scalar_table`: scalar series (run, tag, steps, wall times, values) as one pandas DataFrame, a row per point;
 - `read_event_files`: every scalar point of a logdir with TensorBoard's pure-Python reader (no data server);
+- `write_csv`: a DataFrame to a CSV file, with pyarrow's faster writer when it is installed;
 - `hparams_table`: the HParams dashboard's table, one row per session, as a pandas DataFrame.
 The TensorBoard calls themselves (`tf.summary.image`, the Projector's config) are in the lessons that teach them.
 """
@@ -218,6 +220,27 @@ def y_range_without_outliers(values):
     return kept.min() - margin, kept.max() + margin
 
 
+def scalar_table(series):
+    """Scalar series as one DataFrame, a row per point, series in (run, tag) order so that two reads give one table.
+
+    Args:
+        series: an iterable of (run, tag, steps, wall_times, values), the last three arrays of one series's points.
+
+    Returns:
+        A DataFrame with columns run and tag (pandas categories: a label per series, not per point), step (int64),
+        wall_time and value (float64).
+    """
+    series = sorted(series, key=lambda item: item[:2])
+    lengths = [len(steps) for _, _, steps, _, _ in series]
+    columns = {}
+    for name, index in (("run", 0), ("tag", 1)):
+        labels = pd.Categorical([item[index] for item in series])
+        columns[name] = pd.Categorical.from_codes(np.repeat(labels.codes, lengths), labels.categories)
+    for name, index, dtype in (("step", 2, np.int64), ("wall_time", 3, np.float64), ("value", 4, np.float64)):
+        columns[name] = np.concatenate([item[index] for item in series]).astype(dtype) if series else []
+    return pd.DataFrame(columns)
+
+
 def read_event_files(logdir):
     """Reads every scalar point under `logdir`, and the HParams summaries, with TensorBoard's `EventFileLoader`.
 
@@ -229,8 +252,8 @@ def read_event_files(logdir):
         logdir: a directory; each directory at or below it that holds event files is a run.
 
     Returns:
-        (series, hparams): series a list of (run, tag, steps, wall_times, values), one per scalar series, the last
-        three NumPy arrays; hparams {run: {tag: bytes}}, the content of the hparams plugin's summaries in each run.
+        (scalars, hparams): scalars a DataFrame of every point (`scalar_table`'s columns: run, tag, step, wall_time,
+        value); hparams {run: {tag: bytes}}, the content of the hparams plugin's summaries in each run.
     """
     from tensorboard.backend.event_processing import event_file_loader
     from tensorboard.util import tensor_util
@@ -248,7 +271,25 @@ def read_event_files(logdir):
                     values.append(tensor_util.make_ndarray(value.tensor).item())
                 elif plugin == "hparams":
                     hparams.setdefault(run, {})[value.tag] = value.metadata.plugin_data.content
-    return [(run, tag, *map(np.array, columns)) for (run, tag), columns in series.items()], hparams
+    return scalar_table((run, tag, *map(np.array, columns)) for (run, tag), columns in series.items()), hparams
+
+
+def write_csv(table, path):
+    """Writes a DataFrame to a CSV file without its index, each float in full (it reads back to the same value).
+
+    Args:
+        table: a pandas DataFrame.
+        path: the file to write.
+
+    Returns:
+        None. pyarrow's writer is used when pyarrow is installed (about 5x faster on a million rows), else pandas'.
+    """
+    try:
+        import pyarrow.csv
+    except ImportError:
+        table.to_csv(path, index=False)
+        return
+    pyarrow.csv.write_csv(pyarrow.Table.from_pandas(table, preserve_index=False), path)
 
 
 def hparams_table(scalars, hparams_content):

@@ -14,6 +14,11 @@ import numpy as np
 TAGS = ("loss", "accuracy", "learning_rate", "grad_norm")
 
 
+def tag_names(tags):
+    """The names of `tags` scalar tags: TAGS, then numbered ones after them."""
+    return [TAGS[index % len(TAGS)] + ("" if index < len(TAGS) else f"_{index}") for index in range(tags)]
+
+
 def values_of(run, tags, steps):
     """The values of one run: a float32 array of shape (steps, tags), the same for the same arguments."""
     generator = np.random.default_rng(run)
@@ -33,8 +38,7 @@ def write_logdir(logdir, runs, tags, steps):
         raise SystemExit(f"error: {logdir} holds files but no finished logdir of these sizes: give an empty one")
     import tensorflow as tf
 
-    tag_names = [TAGS[index % len(TAGS)] + ("" if index < len(TAGS) else f"_{index}") for index in range(tags)]
-
+    names = tag_names(tags)
     for run in range(runs):
         # A new tf.function per run (a traced graph keeps the writer it was traced with): one graph writes the run,
         # where a Python loop of 100,000 eager calls would take minutes.
@@ -43,7 +47,7 @@ def write_logdir(logdir, runs, tags, steps):
             for step in tf.range(tf.shape(values, out_type=tf.int64)[0]):
                 # "/" is the root name scope: the tags are named as in an eager loop, not "while/loss".
                 with tf.name_scope("/"):
-                    for index, tag in enumerate(tag_names):
+                    for index, tag in enumerate(names):
                         tf.summary.scalar(tag, values[step, index], step=step)
 
         writer = tf.summary.create_file_writer(str(logdir / f"run_{run:02d}"), max_queue=10_000)

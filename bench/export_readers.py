@@ -25,9 +25,8 @@ def read_with_16(logdir):
 
 def read_with_event_file_loader(logdir):
     """The pure-Python loop over TensorBoard's EventFileLoader: 16's fallback where there is no data server."""
-    export = lesson()
-    series, _ = export.utils.read_event_files(logdir)
-    return len(export.scalar_table(series))
+    scalars, _ = lesson().utils.read_event_files(logdir)
+    return len(scalars)
 
 
 def read_with_tbparse(logdir):
@@ -39,6 +38,7 @@ def read_with_tbparse(logdir):
 
 def read_with_data_server(logdir):
     """TensorBoard's data server alone: start it, wait for its one load, ask for every point; no DataFrame."""
+    import os
     import queue
     import subprocess
     import tempfile
@@ -52,7 +52,8 @@ def read_with_data_server(logdir):
         port_file = Path(temp) / "port"
         command = [server_ingester.get_server_binary().path, f"--logdir={logdir}", "--reload=once", "--port=0"]
         command += ["--samples-per-plugin=scalars=all", f"--port-file={port_file}", "--die-after-stdin", "--verbose"]
-        server = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        environment = {**os.environ, "RUST_LOG": "info"}  # "Finished load cycle" is logged whatever RUST_LOG says
+        server = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
         lines = queue.Queue()
         threading.Thread(target=lambda: [lines.put(line) for line in server.stderr], daemon=True).start()
         try:

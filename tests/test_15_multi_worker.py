@@ -10,6 +10,8 @@ import threading
 
 import pytest
 
+import plumbing
+
 from support import tb_read
 from support.scripts import python_noise, run_python
 from support.shared_checks import assert_no_process_left, interrupt_at
@@ -162,6 +164,8 @@ def test_the_run_says_what_it_started_and_how_to_go_across_machines(two_workers)
     assert re.search(r"^worker 0 \| Test accuracy of the trained model: [0-9.]+$", two_workers.stdout, re.MULTILINE)
     # Only the chief's lines are shown.
     assert "worker 1 |" not in two_workers.stdout
+    # A few short epochs: the first epoch's loss is an outlier that the Scalars tab's default scaling cuts off.
+    assert plumbing.WHOLE_CURVE_NOTE in two_workers.stdout.splitlines()
     assert_no_process_left(str(two_workers.run_dir))
 
 

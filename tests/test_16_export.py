@@ -183,6 +183,36 @@ def session_start(trial_dir):
     raise AssertionError(f"no session start in {trial_dir}")
 
 
+def test_a_series_longer_than_the_servers_default_sample_is_exported_whole(tmp_path):
+    # The data server keeps 1,000 points of a series unless asked for all: 1,500 points, every one in scalars.csv.
+    logdir = tmp_path / "logs"
+    steps = np.arange(1_500)
+    values = np.float32(np.sin(steps / 50.0) + steps / 1_000)  # logged as float32
+    write_events(logdir / "run", *(scalar_event("loss", step, float(v)) for step, v in enumerate(values)))
+    export.main(["--logdir", str(logdir), "--out", str(tmp_path / "out")])
+    exported_points = read_scalars_csv(tmp_path / "out" / "scalars.csv")
+    assert [point[2] for point in exported_points] == list(steps)
+    assert [point[4] for point in exported_points] == [float(v) for v in values]
+    assert_same_points(exported_points, sorted(event_file_points(logdir)))
+
+
+def test_a_rust_log_of_the_shell_does_not_hide_the_end_of_the_load(tmp_path, monkeypatch):
+    # With RUST_LOG=warn the server would not log "Finished load cycle": 16 starts it with RUST_LOG=info.
+    monkeypatch.setenv("RUST_LOG", "warn")
+    monkeypatch.setattr(export, "LOAD_TIMEOUT_SECONDS", 60)  # a failure in a minute, not ten
+    logdir = tmp_path / "logs"
+    write_events(logdir / "run", scalar_event("epoch_loss", 0, 1.0), scalar_event("epoch_loss", 1, 0.5))
+    output = run_export_in_process(["--logdir", str(logdir), "--out", str(tmp_path / "out")])
+    assert output.startswith("Read 1 run under ")
+    assert_same_points(read_scalars_csv(tmp_path / "out" / "scalars.csv"), sorted(event_file_points(logdir)))
+
+
+def test_two_exports_of_the_same_logs_write_the_same_csv(lesson_logdir, exported, tmp_path):
+    out, _ = exported
+    run_export_in_process(["--logdir", str(lesson_logdir), "--out", str(tmp_path / "again")])
+    assert (tmp_path / "again" / "scalars.csv").read_bytes() == (out / "scalars.csv").read_bytes()
+
+
 def test_the_figure_is_a_png_with_a_panel_per_lesson(exported):
     out, stdout = exported
     assert sorted(path.name for path in out.iterdir()) == ["hparams.csv", "scalars.csv", "scalars.png"]
@@ -207,8 +237,9 @@ def test_many_runs_give_a_bounded_legend_summary_and_the_command_for_the_rest(le
     assert len(panels) == 2
     for axes in panels:
         assert 0 < len(axes.get_legend().get_texts()) <= export.MAX_CURVES
-        # The legend lies inside the panel.
-        assert axes.get_window_extent().contains(*axes.get_legend().get_window_extent().p0)
+        # The legend lies inside the panel: both its corners.
+        legend = axes.get_legend().get_window_extent()
+        assert axes.get_window_extent().contains(*legend.p0) and axes.get_window_extent().contains(*legend.p1)
     assert re.search(r"the last 10 of \d\d runs", panels[0].get_title()), panels[0].get_title()
     assert "smoothed as in TensorBoard (0.6)" in figure._suptitle.get_text()
     assert "outlier" not in figure._suptitle.get_text()
@@ -216,6 +247,23 @@ def test_many_runs_give_a_bounded_legend_summary_and_the_command_for_the_rest(le
     assert f"the last 10 drawn; all of them, a panel per directory:  {command}\n" in result
     assert len(result.splitlines()) <= 15
     assert 'click "Toggle all runs"' in result.splitlines()[-1]
+
+
+def test_beyond_twelve_directories_the_last_twelve_are_drawn_and_the_others_reached(tmp_path, monkeypatch):
+    logdir = tmp_path / "logs"
+    for number in range(14):
+        write_events(logdir / f"d{number:02d}" / "run", scalar_event("epoch_loss", 0, 1.0 + number))
+    write_events(logdir / "zz" / "run", scalar_event("accuracy", 0, 0.5))
+    figures = []
+    monkeypatch.setattr(export.plt, "close", figures.append)
+    result = run_export_in_process(["--logdir", str(logdir), "--out", str(tmp_path / "out"), "--tag", "epoch_loss"])
+    (figure,) = figures
+    titles = [axes.get_title() for axes in figure.axes if axes.get_visible()]
+    assert [title.split(":")[0] for title in titles] == [f"d{number:02d}" for number in range(2, 14)]
+    command = f"python 16_export.py --logdir {logdir / 'd00'}"
+    assert f"  the last 12 of 14 directories; the others, one at a time:  {command}\n" in result
+    assert "  d13: epoch_loss of 1 run; the last value of d13/run: 14\n" in result
+    assert "  No epoch_loss in zz: no panel for them.\n" in result
 
 
 def run_export_in_process(argv):
@@ -317,8 +365,13 @@ def test_logs_without_scalars_are_one_line_and_a_failure(tmp_path, capsys):
     )
     text.value[0].metadata.plugin_data.plugin_name = "text"
     write_events(tmp_path / "logs" / "run", event_pb2.Event(step=0, summary=text))
-    line = one_line_error(capsys, ["--logdir", str(tmp_path / "logs"), "--out", str(tmp_path / "out")])
-    assert "no scalars under --logdir" in line
+    with pytest.raises(SystemExit) as stopped:
+        export.main(["--logdir", str(tmp_path / "logs"), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    # One line in all, no "Read 1 run ...: 0 scalar points" before it.
+    assert stopped.value.code == 1 and captured.out == ""
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("error: no scalars under --logdir")
     assert not (tmp_path / "out").exists()
 
 
@@ -370,7 +423,7 @@ def test_each_export_goes_to_a_new_directory(tmp_path, capsys, monkeypatch):
     assert first != second
     for export_dir in (first, second):
         assert sorted(path.name for path in export_dir.iterdir()) == ["scalars.csv", "scalars.png"]
-    assert "Read 1 run under logs: 2 scalar points of 1 tags." in capsys.readouterr().out
+    assert "Read 1 run under logs: 2 scalar points of 1 tag." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupt"])

@@ -2,6 +2,7 @@
 
 import inspect
 import math
+import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -134,15 +135,17 @@ def global_names(code):
 def test_each_helper_stands_alone_with_its_imports_and_documents_its_arguments():
     helpers = {utils.plot_to_image, utils.image_grid, utils.get_confusion_matrix, utils.plot_confusion_matrix}
     helpers |= {utils.create_sprite, utils.tensorboard_smoothing, utils.read_event_files, utils.hparams_table}
-    helpers |= {utils.y_range_without_outliers}
+    helpers |= {utils.y_range_without_outliers, utils.scalar_table, utils.write_csv}
     # utils.py holds only the generic helpers; the TensorBoard calls are in the lessons that teach them.
     assert {value for value in vars(utils).values() if inspect.isfunction(value)} == helpers
     for helper in helpers:
         documentation = inspect.getdoc(helper)
         assert "Args:" in documentation and "Returns:" in documentation, helper.__name__
-        # Copied with the module's imports, a helper works: the only globals it uses are imported modules.
-        used = global_names(helper.__code__) & set(vars(utils))
-        assert all(inspect.ismodule(getattr(utils, name)) for name in used), (helper.__name__, used)
+        # Copied with the module's imports, a helper works: the only globals it uses are imported modules, and the
+        # helpers its docstring names (to copy with it).
+        used = global_names(helper.__code__) & set(vars(utils)) - {helper.__name__}
+        others = {name for name in used if not inspect.ismodule(getattr(utils, name))}
+        assert all(f"`{name}`" in documentation for name in others), (helper.__name__, others)
 
 
 def test_smoothing_is_tensorboards_debiased_moving_average():
@@ -204,14 +207,44 @@ def test_read_event_files_returns_every_scalar_point_and_the_hparams_summaries(t
         writer.add_summary(summary, global_step=3)
         writer.close()
         del session
-    series, hparams = utils.read_event_files(tmp_path)
-    by_run_tag = {(run, tag): (steps, wall_times, values) for run, tag, steps, wall_times, values in series}
-    assert set(by_run_tag) == {("sweep/a", "loss"), ("old", "accuracy")}
-    steps, wall_times, values = by_run_tag[("sweep/a", "loss")]
-    assert list(steps) == list(range(12)) and len(wall_times) == 12
-    np.testing.assert_array_equal(values, np.float32(1.0 / (np.arange(12) + 1)))
-    assert list(by_run_tag[("old", "accuracy")][0]) == [3] and list(by_run_tag[("old", "accuracy")][2]) == [0.25]
+    scalars, hparams = utils.read_event_files(tmp_path)
+    assert list(scalars.columns) == ["run", "tag", "step", "wall_time", "value"]
+    assert list(scalars.drop_duplicates(["run", "tag"])[["run", "tag"]].itertuples(index=False, name=None)) == [
+        ("old", "accuracy"),
+        ("sweep/a", "loss"),
+    ]
+    loss = scalars[scalars.tag == "loss"]
+    assert list(loss.step) == list(range(12)) and loss.wall_time.notna().all()
+    np.testing.assert_array_equal(loss.value, np.float32(1.0 / (np.arange(12) + 1)))
+    assert scalars[scalars.run == "old"][["step", "value"]].values.tolist() == [[3, 0.25]]
     assert list(hparams) == ["sweep/a"] and "_hparams_/session_start_info" in hparams["sweep/a"]
+
+
+def test_scalar_table_is_a_row_per_point_in_run_and_tag_order():
+    series = [("b", "loss", [0, 1], [5.0, 6.0], np.float32([0.5, 0.25])), ("a", "loss", [2], [7.0], [1.5])]
+    series.append(("a", "acc", np.array([], dtype=np.int64), [], []))  # a series with no point adds no row
+    table = utils.scalar_table(series)
+    assert table.values.tolist() == [
+        ["a", "loss", 2, 7.0, 1.5],
+        ["b", "loss", 0, 5.0, 0.5],
+        ["b", "loss", 1, 6.0, 0.25],
+    ]
+    assert [str(dtype) for dtype in table.dtypes] == ["category", "category", "int64", "float64", "float64"]
+    # The same series in another order give the same table; none give an empty one with the same columns.
+    pd.testing.assert_frame_equal(utils.scalar_table(series[::-1]), table)
+    assert utils.scalar_table([]).empty and list(utils.scalar_table([]).columns) == list(table.columns)
+
+
+@pytest.mark.parametrize("pyarrow_installed", [True, False])
+def test_write_csv_writes_every_value_in_full_without_the_index(tmp_path, monkeypatch, pyarrow_installed):
+    if not pyarrow_installed:
+        monkeypatch.setitem(sys.modules, "pyarrow.csv", None)  # import pyarrow.csv raises ImportError
+    value = float(np.float32(0.1))  # 0.10000000149011612: a float32 logged, in full
+    table = pd.DataFrame({"run": ["a", "b"], "step": [3, 4], "value": [value, 1 / 3]}, index=[10, 11])
+    utils.write_csv(table, tmp_path / "out.csv")
+    read = pd.read_csv(tmp_path / "out.csv", float_precision="round_trip")
+    assert list(read.columns) == ["run", "step", "value"]
+    assert read.values.tolist() == [["a", 3, value], ["b", 4, 1 / 3]]
 
 
 def test_y_range_without_outliers_leaves_out_only_what_is_far_off():
