@@ -54,7 +54,7 @@ MAX_DETUNE = 0.03
 TWIST_DB = 6.0  # the high tone is up to this much louder or quieter than the low one
 PEAK = (0.05, 0.9)  # the loudest sample of a clip
 CLIPS = {"train": 3000, "validation": 600, "test": 600}
-QUICK_CLIPS = {"train": 600, "validation": 300, "test": 300}
+QUICK_CLIPS = {"train": 3000, "validation": 300, "test": 300}  # --quick's one epoch learns enough to hear
 
 
 @dataclasses.dataclass
@@ -156,7 +156,8 @@ def clips_to_hear(keys, probabilities, count):
 # samples, channels) with values in [-1, 1], and the Audio tab plays them. The tab shows no label of its own for a
 # clip, so the tag says what the clip is: `key 5/heard as 8` is a clip of key 5 that the model took for 8, `key
 # 5/heard as 5` one it heard right. The part before the slash groups the cards, so each key's clips sit together.
-# `step=epoch` puts each clip at its epoch: a card's slider moves through the epochs that logged that tag.
+# `step=epoch` puts each clip at its epoch: a card's slider moves through the epochs that logged that tag, and
+# the description (the card's info icon) names the epoch, since cards of different epochs sit side by side.
 #
 # The callback writes into the `validation` run that Keras' TensorBoard callback makes (a second writer, with
 # other tags, as in 13_fit_callbacks.py).
@@ -199,7 +200,8 @@ class MisheardClips(keras.callbacks.Callback):
                         clips.audio[index : index + 1],
                         sample_rate=SAMPLE_RATE,
                         step=epoch,
-                        description=f"A validation clip of key {true_key}, which the model heard as {heard}.",
+                        description=f"Epoch {epoch + 1} (step {epoch}): a validation clip of key {true_key}, "
+                        f"which the model heard as {heard}.",
                     )
                     print(clip_line(clips, index, predicted[index], confidence[index]))
         self.writer.flush()

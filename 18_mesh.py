@@ -2,7 +2,7 @@
 Title: Mesh: the CNN's learned features of held-out images as a 3D point cloud, epoch by epoch
 Description: The mesh plugin's summary draws points in 3D: one per image, coloured by class, placed by a PCA.
 
-TensorBoard tabs: Mesh (drag to turn the cloud, scroll to zoom; slide the step to see the epochs) and Text (legend).
+TensorBoard tabs: Mesh (drag to turn it, scroll to zoom; step 0 is the untrained model, step e after epoch e), Text.
 Run it:   python 18_mesh.py      (or --quick for a smoke test)
 View it:  tensorboard --logdir logs/18_mesh/<run>     (the script prints this run's directory)
 """
@@ -39,25 +39,29 @@ def feature_extractor(model):
 #
 # Principal component analysis finds the three directions in which the features spread the most, and each image
 # becomes its three coordinates along them. NumPy's singular value decomposition gives those directions. Each
-# epoch has its own PCA, since the features change; a direction's sign is arbitrary, so it is fixed (its largest
-# entry positive), or the cloud could flip over from one epoch to the next. The points are scaled to fit in a unit
-# cube, so the camera below sees the whole cloud at every epoch.
+# epoch has its own PCA, since the features change; a direction's sign is arbitrary, so each axis is turned to
+# agree with the previous epoch's cloud (the same images, in the same order): where an axis's coordinates
+# correlate negatively with the previous ones, it is mirrored. Without that, the cloud would flip over from one
+# epoch to the next. The points are scaled to fit in a unit cube, so the camera below sees the whole cloud at
+# every epoch.
 
 
-def pca_3d(features):
-    """(N, 3) float32: `features` (N, D) projected onto their first three principal components, within [-1, 1]."""
+def pca_3d(features, previous=None):
+    """(N, 3) float32: `features` (N, D) projected onto their first three principal components, within [-1, 1],
+    each axis's sign chosen to agree with `previous` (N, 3), the same points' last cloud, if given."""
     centered = features - features.mean(axis=0)
     _, _, directions = np.linalg.svd(centered, full_matrices=False)
-    directions = directions[:3]
-    signs = np.sign(directions[np.arange(len(directions)), np.abs(directions).argmax(axis=1)])
-    points = centered @ (directions * signs[:, None]).T
+    points = centered @ directions[:3].T
+    if previous is not None:
+        points *= np.where((points * previous).sum(axis=0) < 0, -1.0, 1.0)
     return (points / max(np.abs(points).max(), 1e-12)).astype(np.float32)
 
 
 # ## One colour per class, and a legend
 #
 # The colours are matplotlib's ten "tab10" colours, by name, so the legend can say which is which. The legend
-# goes where a learner looks: the printed output, the Text tab (a Markdown table), and the mesh's own description.
+# goes where a learner looks: the printed output and the Text tab (a Markdown table). The mesh's description holds
+# it too, but the Mesh tab does not show descriptions.
 
 COLOURS = {
     "blue": (31, 119, 180),
@@ -92,7 +96,7 @@ def legend(class_names):
 # colour per vertex (1, N, 3, uint8); without faces the Mesh tab draws the vertices as a point cloud. The
 # `config_dict` is handed to three.js, which draws the scene: a perspective camera, and points 0.03 wide (in the
 # units of the coordinates, so about a sixtieth of the cloud), large enough to see and small enough to see
-# through. `step=epoch` puts each epoch's cloud on the tab's step slider.
+# through. `step` puts each cloud on the tab's step slider.
 
 MESH_CONFIG = {
     "camera": {"cls": "PerspectiveCamera", "fov": 75},
@@ -100,28 +104,30 @@ MESH_CONFIG = {
 }
 
 
-def log_cloud(writer, points, colours, description, epoch):
+def log_cloud(writer, points, colours, description, step):
     with writer.as_default():
         mesh_summary.mesh(
             "features",
             vertices=points[np.newaxis],
             colors=colours[np.newaxis],
             config_dict=MESH_CONFIG,
-            step=epoch,
+            step=step,
             description=description,
         )
 
 
 # ## The training loop
 #
-# The starter's CNN and training step, one epoch at a time (`starter.train_epoch`); after each epoch the held-out
-# images go through the model up to its `features` layer, and their cloud is logged. `main` closes the writer in
-# `finally`, which keeps every epoch logged so far when Ctrl-C stops the run.
+# The held-out images go through the untrained model up to its `features` layer, and their cloud is logged at
+# step 0: random features, classes mixed. Then the starter's CNN trains one epoch at a time
+# (`starter.train_epoch`), and the cloud after epoch e is logged at step e (from 1), so even a one-epoch run
+# shows the before and after. `main` closes the writer in `finally`, which keeps every cloud logged so far when
+# Ctrl-C stops the run.
 
 
 def train_and_log(dataset, args, writer):
-    """Trains for `args.epochs` epochs, logging the cloud of POINTS held-out images after each; returns how many
-    points each cloud holds, and the legend's line."""
+    """Logs the cloud of POINTS held-out images before training (step 0) and after each of `args.epochs` epochs
+    (steps 1, 2, ...); returns how many points each cloud holds, and the legend's line."""
     train_batches = starter.train_pipeline(dataset, args.batch_size)
     images, labels = next(iter(starter.test_pipeline(dataset, POINTS)))
     model = starter.build_cnn(dataset.image_shape, len(dataset.class_names))
@@ -132,10 +138,12 @@ def train_and_log(dataset, args, writer):
     with writer.as_default():
         tf.summary.text("legend", table, step=0)
     description = f"{len(labels)} held-out test images, coloured by class: {line}."
+    points = pca_3d(features_of(images, training=False).numpy())
+    log_cloud(writer, points, colours, description, step=0)
     for epoch in range(args.epochs):
         starter.train_epoch(steps, train_batches, epoch, args.epochs)
-        points = pca_3d(features_of(images, training=False).numpy())
-        log_cloud(writer, points, colours, description, epoch)
+        points = pca_3d(features_of(images, training=False).numpy(), previous=points)
+        log_cloud(writer, points, colours, description, step=epoch + 1)
     return len(labels), line
 
 
@@ -158,9 +166,10 @@ def main(argv=None):
         points, line = train_and_log(dataset, args, writer)
     finally:
         writer.close()
-    print(f"Each epoch's cloud holds {points} held-out test images, one colour per class: {line}.")
+    print(f"Each cloud holds {points} held-out test images, one colour per class: {line}.")
     plumbing.print_view_command(run_dir, "Mesh")
-    print("In the Mesh tab, drag to turn the cloud, scroll to zoom, and slide the step to compare the epochs.")
+    print("In the Mesh tab, drag to turn the cloud and scroll to zoom; step 0 is the untrained model, step e the")
+    print("model after epoch e: slide the step to watch the classes pull apart.")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import wave
 import numpy as np
 import pytest
 
+import plumbing
+
 from support import tb_read
 from support.scripts import SCRIPT_ARGS
 from tensorboard_server import running_tensorboard
@@ -54,7 +56,7 @@ def served(server):
 @pytest.fixture(scope="module")
 def validation():
     """The validation clips of the test run (--quick, the default --seed), made again."""
-    return audio_script.make_splits(42, quick=True)["validation"]
+    return audio_script.make_splits(plumbing.DEFAULT_SEED, quick=True)["validation"]
 
 
 def test_the_audio_tab_lists_8_khz_mono_clips_of_a_quarter_second_each_labelled_by_its_tag(served):
@@ -64,8 +66,13 @@ def test_the_audio_tab_lists_8_khz_mono_clips_of_a_quarter_second_each_labelled_
     assert clips and all(TAG.match(tag) for tag in clips), sorted(clips)
     for tag, by_step in clips.items():
         true_key, heard = TAG.match(tag).groups()
-        # The card's description says it too.
-        assert f"key {true_key}, which the model heard as {heard}" in index["validation"][tag]["description"]
+        # The card's description (its info icon) says it too, and the epoch of the clip.
+        description = index["validation"][tag]["description"]
+        assert re.fullmatch(
+            rf"<p>Epoch (\d+) \(step (\d+)\): a validation clip of key {re.escape(true_key)}, "
+            rf"which the model heard as {re.escape(heard)}\.</p>",
+            description,
+        ), description
         assert set(by_step) <= set(range(EPOCHS))
         for header, samples in by_step.values():
             assert header == (audio_script.SAMPLE_RATE, 1, 2)
@@ -184,3 +191,43 @@ def test_clips_to_hear_picks_the_most_confident_mistakes_one_per_key_each_with_i
     assert audio_script.clips_to_hear(keys, probabilities, 5) == [(5, 1), (2, 3), (6, 4)]
     # A key never heard right has no clip to compare with.
     assert audio_script.clips_to_hear(keys[:1], probabilities[:1], 3) == [(0, None)]
+
+
+class StubModel:
+    """Stands in for the trained model: `predict` returns fixed logits."""
+
+    def __init__(self, logits):
+        self.logits = np.asarray(logits, np.float32)
+
+    def predict(self, audio, verbose=0):
+        assert len(audio) == len(self.logits)
+        return self.logits
+
+
+def test_the_callback_tags_each_clip_with_the_key_the_model_predicted_and_its_epoch(tmp_path):
+    clips = audio_script.make_clips(4, np.random.default_rng([plumbing.DEFAULT_SEED, 9]))
+    clips.keys = np.array([4, 4, 7, 0])  # keys 5, 5, 8, 1
+    logits = np.full((4, len(audio_script.KEYS)), -5.0)
+    logits[0, 7] = 5.0  # a clip of key 5 predicted as 8, most confidently
+    logits[1, 4] = 3.0  # a clip of key 5 predicted as 5
+    logits[2, 10] = 2.0  # a clip of key 8 predicted as 0
+    logits[3, 0] = 4.0  # a clip of key 1 predicted as 1 (no mistake of its key: not logged)
+    callback = audio_script.MisheardClips(tmp_path, clips)
+    callback.set_model(StubModel(logits))
+    callback.on_train_begin()
+    callback.on_epoch_end(3)
+    callback.on_train_end()
+    run = tb_read.load(tmp_path)
+    logged = {tag: tb_read.tensor_values(run, tag) for tag in tb_read.plugin_tags(run, "audio")}
+    assert sorted(logged) == ["key 5/heard as 5", "key 5/heard as 8", "key 8/heard as 0"]
+    for tag, index in (("key 5/heard as 8", 0), ("key 5/heard as 5", 1), ("key 8/heard as 0", 2)):
+        ((step, encoded),) = logged[tag]
+        assert step == 3
+        true_key, heard = TAG.match(tag).groups()
+        assert run.SummaryMetadata(tag).summary_description == (
+            f"Epoch 4 (step 3): a validation clip of key {true_key}, which the model heard as {heard}."
+        )
+        # The clip itself, as a WAV file.
+        with wave.open(io.BytesIO(encoded.flatten()[0])) as reader:
+            samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2") / 32767.0
+        assert np.abs(samples - clips.audio[index, :, 0]).max() < 2 / 32767, tag

@@ -16,6 +16,7 @@ from tensorboard_server import running_tensorboard
 mesh_script = importlib.import_module("18_mesh")
 
 EPOCHS = int(SCRIPT_ARGS["18_mesh.py"][1])
+STEPS = list(range(EPOCHS + 1))  # step 0: the untrained model; step e: after epoch e
 MESH = "/data/plugin/mesh"
 RUN = "."  # the run directory itself, served as the script's printed command serves it
 # The mesh plugin's content types (plugin_data.proto): VERTEX 1, FACE 2, COLOR 3.
@@ -56,12 +57,15 @@ def clouds(server):
     return found
 
 
-def test_the_mesh_tab_lists_one_point_cloud_with_vertices_and_colours_at_every_epoch(server, held_out_labels):
+def test_the_mesh_tab_lists_one_point_cloud_with_vertices_and_colours_before_training_and_after_every_epoch(
+    server, held_out_labels
+):
+    # The tag index has no description: the Mesh tab shows none (the legend is in the Text tab and the output).
     assert server.get(f"{MESH}/tags") == {RUN: {"features": {"samples": 1}}}
     entries = server.get(f"{MESH}/meshes", run=RUN, tag="features")
-    # Each epoch: one summary for the vertices and one for the colours (no faces: a point cloud).
+    # Each step: one summary for the vertices and one for the colours (no faces: a point cloud).
     assert sorted((entry["step"], entry["content_type"]) for entry in entries) == sorted(
-        (step, kind) for step in range(EPOCHS) for kind in (VERTEX, COLOR)
+        (step, kind) for step in STEPS for kind in (VERTEX, COLOR)
     )
     for entry in entries:
         assert entry["data_shape"] == [1, len(held_out_labels), 3]
@@ -73,7 +77,7 @@ def test_the_mesh_tab_lists_one_point_cloud_with_vertices_and_colours_at_every_e
 
 def test_one_vertex_and_one_colour_per_held_out_image_the_colour_of_its_class(clouds, held_out_labels):
     palette = np.array(list(mesh_script.COLOURS.values()), dtype=np.uint8)
-    assert sorted(clouds) == list(range(EPOCHS))
+    assert sorted(clouds) == STEPS
     assert len(held_out_labels) == min(mesh_script.POINTS, starter.QUICK_TEST_EXAMPLES, 360)
     for vertices, colours in clouds.values():
         assert len(vertices) == len(colours) == len(held_out_labels)
@@ -82,10 +86,17 @@ def test_one_vertex_and_one_colour_per_held_out_image_the_colour_of_its_class(cl
         assert np.all(np.isfinite(vertices)) and np.abs(vertices).max() == pytest.approx(1.0)
         assert np.all(vertices.std(axis=0) > 0.01)
     # The features change as the model learns, so the cloud does too.
-    assert not np.allclose(clouds[0][0], clouds[EPOCHS - 1][0])
+    assert not np.allclose(clouds[0][0], clouds[EPOCHS][0])
 
 
-def test_the_legend_is_in_the_text_tab_the_mesh_description_and_the_output(server, mesh_run):
+def test_consecutive_clouds_do_not_flip_over_each_axis_agrees_with_the_previous_step(clouds):
+    for step in STEPS[1:]:
+        (previous, _), (points, _) = clouds[step - 1], clouds[step]
+        agreement = (points * previous).sum(axis=0)
+        assert np.all(agreement > 0), (step, agreement)
+
+
+def test_the_legend_is_in_the_text_tab_and_the_output_and_stored_in_the_description(server, mesh_run):
     line = ", ".join(f"{digit} {colour}" for digit, colour in zip("0123456789", mesh_script.COLOURS, strict=True))
     assert line == "0 blue, 1 orange, 2 green, 3 red, 4 purple, 5 brown, 6 pink, 7 gray, 8 olive, 9 cyan"
     run = tb_read.load(mesh_run.run_dir)
@@ -96,13 +107,14 @@ def test_the_legend_is_in_the_text_tab_the_mesh_description_and_the_output(serve
         "|---|---|",
         *(f"| {digit} | {colour} |" for digit, colour in zip("0123456789", mesh_script.COLOURS, strict=True)),
     ]
+    # Stored with the mesh (the Mesh tab does not show it: its tag index above has no description).
     description = run.SummaryMetadata("features_VERTEX").summary_description
     assert description == f"360 held-out test images, coloured by class: {line}."
-    assert f"Each epoch's cloud holds 360 held-out test images, one colour per class: {line}." in mesh_run.stdout
+    assert f"Each cloud holds 360 held-out test images, one colour per class: {line}." in mesh_run.stdout
     assert f"tensorboard --logdir {mesh_run.run_dir}\n" in mesh_run.stdout and "the Mesh tab" in mesh_run.stdout
 
 
-def test_pca_3d_projects_onto_the_directions_of_most_spread_with_fixed_signs():
+def test_pca_3d_projects_onto_the_directions_of_most_spread_each_axis_signed_as_the_previous_cloud():
     rng = np.random.default_rng(0)
     # Five dimensions, spread most along the last, then the first, then the third.
     features = rng.normal(size=(400, 5)) * np.array([3.0, 0.1, 2.0, 0.1, 5.0]) + 7.0
@@ -115,8 +127,14 @@ def test_pca_3d_projects_onto_the_directions_of_most_spread_with_fixed_signs():
     centered = features - features.mean(axis=0)
     for coordinate, axis in zip(points.T, (4, 0, 2), strict=True):
         correlation = np.corrcoef(coordinate, centered[:, axis])[0, 1]
-        # The sign is fixed: the direction's largest entry is positive, so along +axis.
-        assert correlation > 0.99, (axis, correlation)
+        assert abs(correlation) > 0.99, (axis, correlation)
+    # Given the previous cloud of the same points, each axis takes the sign that agrees with it.
+    for signs in ([1, -1, 1], [-1, 1, -1], [-1, -1, -1]):
+        previous = points * np.array(signs, np.float32)
+        np.testing.assert_allclose(mesh_script.pca_3d(features, previous=previous), previous, atol=1e-6)
+        moved = features + rng.normal(size=features.shape) * 0.05  # the next epoch: the features moved a little
+        again = mesh_script.pca_3d(moved, previous=previous)
+        assert np.all((again * previous).sum(axis=0) > 0), signs
     # Features that are all alike (an untrained layer that outputs zeros) give a cloud at the origin, not NaNs.
     assert np.array_equal(mesh_script.pca_3d(np.zeros((10, 64))), np.zeros((10, 3), np.float32))
 
@@ -141,8 +159,10 @@ def test_on_cifar10_the_cloud_has_a_point_per_held_out_image_and_the_legend_name
         mesh_script.main(["--dataset", "cifar10", "--epochs", "1", "--batch-size", "16", "--logdir", str(tmp_path)])
     (run_dir,) = (tmp_path / "18_mesh").iterdir()
     run = tb_read.load(run_dir)
-    ((_, vertices),) = tb_read.tensor_values(run, "features_VERTEX")
-    ((_, colours),) = tb_read.tensor_values(run, "features_COLOR")
-    assert vertices.shape == colours.shape == (1, 40, 3)
+    # Before training (step 0) and after the one epoch (step 1).
+    vertices = tb_read.tensor_values(run, "features_VERTEX")
+    colours = tb_read.tensor_values(run, "features_COLOR")
+    assert [step for step, _ in vertices] == [step for step, _ in colours] == [0, 1]
+    assert all(value.shape == (1, 40, 3) for _, value in vertices + colours)
     ((_, table),) = tb_read.tensor_values(run, "legend")
     assert "| airplane | blue |" in table.item().decode() and "| truck | cyan |" in table.item().decode()

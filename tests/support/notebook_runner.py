@@ -363,7 +363,8 @@ def check_18(run_dir, epochs):
     assert tb_read.plugin_tags(run, "mesh") == {"features_VERTEX", "features_COLOR"}
     for tag in ("features_VERTEX", "features_COLOR"):
         series = tb_read.tensor_values(run, tag)
-        assert [step for step, _ in series] == list(range(epochs))
+        # Step 0: the untrained model's cloud; step e: after epoch e.
+        assert [step for step, _ in series] == list(range(epochs + 1))
         assert all(value.shape == (1, 360, 3) for _, value in series)
     assert tb_read.plugin_tags(run, "text") == {"legend"}
 
