@@ -218,6 +218,29 @@ def counted(number, noun):
     return f"{number:,} {noun}{'s' * (number != 1)}"
 
 
+def draw_and_summarise(scalars, wanted_tag, smoothing, logdir, export_dir):
+    """Draws scalars.png (a panel per directory, the last MAX_PANELS) and prints a line per panel."""
+    found, without_tag = panels(scalars, wanted_tag)
+    chosen = dict(list(found.items())[-MAX_PANELS:])  # the last by name (the latest, for date-time names)
+    if chosen:
+        draw(scalars, chosen, smoothing, export_dir / "scalars.png")
+        print(f"{export_dir / 'scalars.png'}: a panel per directory, TensorBoard's smoothing {smoothing:g}")
+        if others := list(found)[: -len(chosen)]:
+            command = f"python 16_export.py --logdir {shlex.quote(str(logdir / others[0]))}"
+            print(f"  the last {MAX_PANELS} of {len(found)} directories; the others, one at a time:  {command}")
+        for panel, (tag, panel_runs) in chosen.items():
+            latest = panel_runs[-1]
+            last = scalars[(scalars.run == latest) & (scalars.tag == tag)].value.iloc[-1]
+            print(f"  {panel}: {tag} of {counted(len(panel_runs), 'run')}; the last value of {latest}: {last:.4g}")
+            if len(panel_runs) > MAX_CURVES:
+                command = f"python 16_export.py --logdir {shlex.quote(str(logdir / panel))} --tag {shlex.quote(tag)}"
+                print(f"    the last {MAX_CURVES} drawn; all of them, a panel per directory:  {command}")
+    else:
+        print("No epoch loss to draw: choose a tag of scalars.csv with --tag.")
+    if wanted_tag and without_tag:
+        print(f"  No {wanted_tag} in {', '.join(without_tag[:6])}{' ...' * (len(without_tag) > 6)}: no panel for them.")
+
+
 def main(argv=None):
     parser = make_parser()
     args = parser.parse_args(plumbing.default_argv() if argv is None else list(argv))
@@ -242,25 +265,7 @@ def main(argv=None):
     utils.write_csv(scalars, export_dir / "scalars.csv")
     print(f"\n{export_dir / 'scalars.csv'}: every point, a row each (run, tag, step, wall_time, value)")
     write_hparams(scalars, hparams_content, export_dir / "hparams.csv")
-    found, without_tag = panels(scalars, args.tag)
-    chosen = dict(list(found.items())[-MAX_PANELS:])  # the last by name (the latest, for date-time names)
-    if chosen:
-        draw(scalars, chosen, args.smoothing, export_dir / "scalars.png")
-        print(f"{export_dir / 'scalars.png'}: a panel per directory, TensorBoard's smoothing {args.smoothing:g}")
-        if others := list(found)[: -len(chosen)]:
-            command = f"python 16_export.py --logdir {shlex.quote(str(logdir / others[0]))}"
-            print(f"  the last {MAX_PANELS} of {len(found)} directories; the others, one at a time:  {command}")
-        for panel, (tag, panel_runs) in chosen.items():
-            latest = panel_runs[-1]
-            last = scalars[(scalars.run == latest) & (scalars.tag == tag)].value.iloc[-1]
-            print(f"  {panel}: {tag} of {counted(len(panel_runs), 'run')}; the last value of {latest}: {last:.4g}")
-            if len(panel_runs) > MAX_CURVES:
-                command = f"python 16_export.py --logdir {shlex.quote(str(logdir / panel))} --tag {shlex.quote(tag)}"
-                print(f"    the last {MAX_CURVES} drawn; all of them, a panel per directory:  {command}")
-    else:
-        print("No epoch loss to draw: choose a tag of scalars.csv with --tag.")
-    if args.tag and without_tag:
-        print(f"  No {args.tag} in {', '.join(without_tag[:6])}{' ...' * (len(without_tag) > 6)}: no panel for them.")
+    draw_and_summarise(scalars, args.tag, args.smoothing, logdir, export_dir)
     print(f"\nCompare with the tabs:  tensorboard --logdir {shlex.quote(str(logdir))}{plumbing.toggle_note(logdir)}")
 
 
