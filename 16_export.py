@@ -95,9 +95,8 @@ def data_server(logdir):
             server.wait()
 
 
-# Every point of every scalar series, run by run and tag by tag: the response holds each series as three arrays
-# (steps, wall times, values), which NumPy takes whole, and `utils.scalar_table` makes one DataFrame of them, in
-# (run, tag) order (the server lists runs in no fixed order). The HParams summaries come from the same server.
+# Every scalar series comes run by run and tag by tag, as three arrays (steps, wall times, values) that NumPy takes
+# whole; `utils.scalar_table` makes one DataFrame of them, in (run, tag) order. The HParams come from the same server.
 
 
 def read_scalars(stub):
@@ -132,11 +131,9 @@ def read_logdir(logdir):
 # people look at, one tag with a row per step and a column per run, is one pivot away:
 #     scalars[scalars.tag == "loss"].pivot_table(index="step", columns="run", values="value", observed=True)
 # The CSV keeps every point of every run, each value in full (`utils.write_csv`: pyarrow's writer when installed).
-#
-# `utils.hparams_table` builds the HParams dashboard's table from the same read: one row per session (a trial) with
-# its run directory, hyperparameters and the last value of each metric. The dashboard averages the sessions that
-# share a trial id into one row (KerasTuner numbers every search's trials from 0, say): the export keeps them apart
-# and says which rows the dashboard would merge.
+# `utils.hparams_table` builds the HParams dashboard's table from the same read: a row per session (a trial) with its
+# run directory, hyperparameters and each metric's last value. The dashboard averages the sessions that share a trial
+# id into one row (KerasTuner numbers every search's trials from 0): the export keeps them apart and names those ids.
 
 
 def write_hparams(scalars, hparams_content, path):
@@ -154,25 +151,10 @@ def write_hparams(scalars, hparams_content, path):
 
 # ## A figure for a report
 #
-# One panel per directory under `--logdir` (a lesson, when it is `logs`; the last MAX_PANELS by name, the others a
-# command away), each drawing one tag across the runs in it as the Scalars tab draws it: smoothed with TensorBoard's
-# formula (`utils.tensorboard_smoothing`), the raw values faint behind, and at most MAX_CURVES runs, the last by name
-# (the latest, for the lessons' date-time names), so that the legend stays readable. The script prints the command
-# that draws the others.
-
-
-def panels(scalars, tag):
-    """{panel: (tag, [runs])} for each top directory under --logdir with the tag to draw (--tag, else its first epoch
-    loss), in name order; and the directories without it."""
-    found, seen = {}, {}
-    for run, name in scalars[["run", "tag"]].drop_duplicates().sort_values(["run", "tag"]).itertuples(index=False):
-        panel = run.split("/")[0] if "/" in run else "."
-        seen[panel] = None
-        epoch_loss = name if name.endswith("loss") and "batch" not in name else None
-        wanted = tag or (found[panel][0] if panel in found else epoch_loss)
-        if name == wanted:
-            found.setdefault(panel, (name, []))[1].append(run)
-    return found, [panel for panel in seen if panel not in found]
+# One panel per directory under `--logdir` (a lesson, when it is `logs`: `utils.runs_per_directory`), drawing one tag
+# across its runs as the Scalars tab does: smoothed with TensorBoard's formula (`utils.tensorboard_smoothing`), the
+# raw values faint behind. To stay readable, a figure holds the last MAX_PANELS directories and a panel the last
+# MAX_CURVES runs, by name (the latest, for date-time names); the script prints the command that draws the others.
 
 
 def draw(scalars, chosen, smoothing, path):
@@ -214,25 +196,21 @@ def draw(scalars, chosen, smoothing, path):
 # few lines long whatever `--logdir` holds: the files keep everything.
 
 
-def counted(number, noun):
-    return f"{number:,} {noun}{'s' * (number != 1)}"
-
-
 def draw_and_summarise(scalars, wanted_tag, smoothing, logdir, export_dir):
     """Draws scalars.png (a panel per directory, the last MAX_PANELS) and prints a line per panel."""
-    found, without_tag = panels(scalars, wanted_tag)
-    chosen = dict(list(found.items())[-MAX_PANELS:])  # the last by name (the latest, for date-time names)
+    found, without_tag = utils.runs_per_directory(scalars, wanted_tag)
+    chosen = dict(list(found.items())[-MAX_PANELS:])
     if chosen:
         draw(scalars, chosen, smoothing, export_dir / "scalars.png")
         print(f"{export_dir / 'scalars.png'}: a panel per directory, TensorBoard's smoothing {smoothing:g}")
         if others := list(found)[: -len(chosen)]:
             command = f"python 16_export.py --logdir {shlex.quote(str(logdir / others[0]))}"
             print(f"  the last {MAX_PANELS} of {len(found)} directories; the others, one at a time:  {command}")
-        for panel, (tag, panel_runs) in chosen.items():
-            latest = panel_runs[-1]
+        for panel, (tag, runs) in chosen.items():
+            latest = runs[-1]
             last = scalars[(scalars.run == latest) & (scalars.tag == tag)].value.iloc[-1]
-            print(f"  {panel}: {tag} of {counted(len(panel_runs), 'run')}; the last value of {latest}: {last:.4g}")
-            if len(panel_runs) > MAX_CURVES:
+            print(f"  {panel}: {tag} of {utils.counted(len(runs), 'run')}; the last value of {latest}: {last:.4g}")
+            if len(runs) > MAX_CURVES:
                 command = f"python 16_export.py --logdir {shlex.quote(str(logdir / panel))} --tag {shlex.quote(tag)}"
                 print(f"    the last {MAX_CURVES} drawn; all of them, a panel per directory:  {command}")
     else:
@@ -256,7 +234,8 @@ def main(argv=None):
     if scalars.empty:
         plumbing.fail(f"no scalars under --logdir {args.logdir!r}: its runs hold other tabs' data (images, graphs...)")
     tags = sorted(set(scalars.tag))
-    print(f"Read {counted(runs, 'run')} under {logdir}: {len(scalars):,} scalar points of {counted(len(tags), 'tag')}.")
+    points = f"{len(scalars):,} scalar points of {utils.counted(len(tags), 'tag')}"
+    print(f"Read {utils.counted(runs, 'run')} under {logdir}: {points}.")
     if args.tag and args.tag not in tags:
         plumbing.fail(f"no scalar tag {args.tag!r} under --logdir; its tags: {', '.join(tags[:15])}")
 

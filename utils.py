@@ -10,7 +10,9 @@ Each function stands alone, so you can copy one into your own project with the i
 - `scalar_table`: scalar series (run, tag, steps, wall times, values) as one pandas DataFrame, a row per point;
 - `read_event_files`: every scalar point of a logdir with TensorBoard's pure-Python reader (no data server);
 - `write_csv`: a DataFrame to a CSV file, with pyarrow's faster writer when it is installed;
-- `hparams_table`: the HParams dashboard's table, one row per session, as a pandas DataFrame.
+- `hparams_table`: the HParams dashboard's table, one row per session, as a pandas DataFrame;
+- `runs_per_directory`: the runs under each top directory of a logdir that hold a tag, to draw a panel of each;
+- `counted`: a number and its noun, plural when it should be ("1 run", "1,200 points"), for summary lines.
 The TensorBoard calls themselves (`tf.summary.image`, the Projector's config) are in the lessons that teach them.
 """
 
@@ -355,3 +357,39 @@ def hparams_table(scalars, hparams_content):
         if pd.api.types.is_float_dtype(column) and np.all(column.dropna() % 1 == 0):
             table[name] = column.astype("Int64")
     return table
+
+
+def runs_per_directory(scalars, tag=None):
+    """The runs under each top directory of a logdir that hold a tag: one panel of a figure per directory.
+
+    Args:
+        scalars: a DataFrame of scalar points with columns `run` (a path under the logdir) and `tag`.
+        tag: the tag to find in every directory; None for each directory's first epoch loss by name (a tag ending in
+            "loss", "batch" not in it), as Keras and the lessons log it.
+
+    Returns:
+        ({directory: (tag, [runs])}, [directories]): the directories that hold the tag, each with its runs that hold
+        it ("." for runs directly in the logdir); then the directories without it. All in the runs' name order.
+    """
+    found, seen = {}, {}
+    for run, name in scalars[["run", "tag"]].drop_duplicates().sort_values(["run", "tag"]).itertuples(index=False):
+        directory = run.split("/")[0] if "/" in run else "."
+        seen[directory] = None
+        epoch_loss = name if name.endswith("loss") and "batch" not in name else None
+        wanted = tag or (found[directory][0] if directory in found else epoch_loss)
+        if name == wanted:
+            found.setdefault(directory, (name, []))[1].append(run)
+    return found, [directory for directory in seen if directory not in found]
+
+
+def counted(number, noun):
+    """A number and its noun, plural unless the number is 1, for the lines a script prints.
+
+    Args:
+        number: an integer.
+        noun: the singular noun; its plural adds an "s".
+
+    Returns:
+        A string such as "1 run", "0 tags" or "1,200 points" (thousands separated by commas).
+    """
+    return f"{number:,} {noun}{'s' * (number != 1)}"

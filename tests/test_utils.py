@@ -136,6 +136,7 @@ def test_each_helper_stands_alone_with_its_imports_and_documents_its_arguments()
     helpers = {utils.plot_to_image, utils.image_grid, utils.get_confusion_matrix, utils.plot_confusion_matrix}
     helpers |= {utils.create_sprite, utils.tensorboard_smoothing, utils.read_event_files, utils.hparams_table}
     helpers |= {utils.y_range_without_outliers, utils.scalar_table, utils.write_csv}
+    helpers |= {utils.runs_per_directory, utils.counted}
     # utils.py holds only the generic helpers; the TensorBoard calls are in the lessons that teach them.
     assert {value for value in vars(utils).values() if inspect.isfunction(value)} == helpers
     for helper in helpers:
@@ -254,3 +255,23 @@ def test_y_range_without_outliers_leaves_out_only_what_is_far_off():
     # Nothing left out, or too few values: None, so the chart draws everything.
     assert utils.y_range_without_outliers(np.linspace(1.0, 2.0, 50)) is None
     assert utils.y_range_without_outliers([1.0, 100.0]) is None
+
+
+def test_runs_per_directory_finds_each_directorys_runs_with_the_tag_or_its_first_epoch_loss():
+    rows = [("b/2", "epoch_loss"), ("b/1", "batch_loss"), ("b/1", "epoch_loss"), ("a/x/train", "epoch_loss")]
+    rows += [("a/x/validation", "epoch_loss"), ("a/x/train", "epoch_accuracy"), ("top", "loss"), ("c/1", "accuracy")]
+    scalars = pd.DataFrame(rows * 2, columns=["run", "tag"])  # a row per point: each series has two
+    found, without = utils.runs_per_directory(scalars)
+    # Directories and their runs in the runs' name order; runs directly under the logdir make the "." panel.
+    assert list(found.items()) == [("a", ("epoch_loss", ["a/x/train", "a/x/validation"])),
+                                   ("b", ("epoch_loss", ["b/1", "b/2"])), (".", ("loss", ["top"]))]  # fmt: skip
+    assert without == ["c"]  # no epoch loss there: no panel
+    # Asked for a tag, only the runs that hold it, and every directory without it.
+    assert utils.runs_per_directory(scalars, "batch_loss") == ({"b": ("batch_loss", ["b/1"])}, ["a", "c", "."])
+    # A directory's first epoch loss by name is its tag: a run without that tag is left out of its panel.
+    both = pd.DataFrame([("d/1", "epoch_loss"), ("d/1", "val_loss"), ("d/2", "val_loss")], columns=["run", "tag"])
+    assert utils.runs_per_directory(both) == ({"d": ("epoch_loss", ["d/1"])}, [])
+
+
+def test_counted_says_a_number_with_its_noun_plural_unless_one():
+    assert [utils.counted(n, "run") for n in (0, 1, 2, 1200)] == ["0 runs", "1 run", "2 runs", "1,200 runs"]
